@@ -1,0 +1,63 @@
+"""The sans-IO codec: the compiled implementation when built, the pure-Python twin otherwise.
+
+``FASTWS_PURE=1`` in the environment forces the pure one.  ``IMPLEMENTATION``
+says which is active ("c" or "python"); ``implementation(name)`` returns either
+module explicitly, so tests and benchmarks can compare them side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from . import _codec_py
+from .constants import *  # noqa: F403  (opcodes and close codes belong to the codec API)
+from .exceptions import ProtocolError
+
+
+def implementation(name: str) -> ModuleType:
+    """The codec module for ``name``: "c" (ImportError if not built) or "python"."""
+    if name == "python":
+        return _codec_py
+    if name == "c":
+        from . import _codec_c
+
+        return _codec_c
+    raise ValueError(f"unknown codec implementation {name!r}; expected 'c' or 'python'")
+
+
+def _active() -> ModuleType:
+    if os.environ.get("FASTWS_PURE", "") not in ("", "0"):
+        return _codec_py
+    try:
+        return implementation("c")
+    except ImportError:
+        return _codec_py
+
+
+_impl = _active()
+IMPLEMENTATION: str = _impl.IMPLEMENTATION
+Frame = _impl.Frame
+FrameParser = _impl.FrameParser
+FrameBuilder = _impl.FrameBuilder
+Utf8Validator = _impl.Utf8Validator
+mask = _impl.mask
+mask_inplace = _impl.mask_inplace
+validate_utf8 = _impl.validate_utf8
+build_close_payload = _impl.build_close_payload
+parse_close_payload = _impl.parse_close_payload
+
+__all__ = [
+    "IMPLEMENTATION",
+    "Frame",
+    "FrameBuilder",
+    "FrameParser",
+    "ProtocolError",
+    "Utf8Validator",
+    "build_close_payload",
+    "implementation",
+    "mask",
+    "mask_inplace",
+    "parse_close_payload",
+    "validate_utf8",
+]

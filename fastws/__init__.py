@@ -1,9 +1,61 @@
-"""fastws: a fast, correct WebSocket (RFC 6455) library with a C hot path."""
+"""fastws: a fast, correct WebSocket (RFC 6455) library with a C hot path.
+
+The public names are imported lazily, so ``python -m fastws --pure`` can still
+choose the codec before it is loaded.
+"""
 
 from __future__ import annotations
 
-from .exceptions import ProtocolError, WebSocketError
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["ProtocolError", "WebSocketError", "__version__"]
+_EXPORTS = {
+    "WebSocketError": "exceptions",
+    "ProtocolError": "exceptions",
+    "ConnectionClosed": "exceptions",
+    "ConnectionClosedOK": "exceptions",
+    "ConnectionClosedError": "exceptions",
+    "InvalidHandshake": "exceptions",
+    "HandshakeRejected": "exceptions",
+    "HandshakeRedirect": "exceptions",
+    "InvalidURI": "exceptions",
+    "WebSocket": "protocol",
+    "Listener": "protocol",
+    "Options": "protocol",
+    "serve": "server",
+    "Server": "server",
+    "HTTPResponse": "server",
+    "connect": "client",
+    "run": "runner",
+    "new_event_loop": "runner",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from .client import connect
+    from .exceptions import (
+        ConnectionClosed,
+        ConnectionClosedError,
+        ConnectionClosedOK,
+        HandshakeRedirect,
+        HandshakeRejected,
+        InvalidHandshake,
+        InvalidURI,
+        ProtocolError,
+        WebSocketError,
+    )
+    from .protocol import Listener, Options, WebSocket
+    from .runner import new_event_loop, run
+    from .server import HTTPResponse, Server, serve
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastws' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -82,3 +82,23 @@ class HandshakeRedirect(HandshakeRejected):
 
 class InvalidURI(WebSocketError, ValueError):
     """A URI is not a usable ws:// or wss:// URI."""
+
+
+class ConnectionClosed(WebSocketError):
+    """The connection is closed: ``code`` and ``reason`` of the closing handshake (1006 if none)."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"connection closed: {self.code} {self.reason}".rstrip()
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """Closed normally (1000, 1001, or a close frame without a code)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """Closed with an error code, or the TCP connection dropped without a close frame (1006)."""

@@ -1,0 +1,61 @@
+"""Command line: ``fastws serve --echo`` (also ``python -m fastws``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from typing import Optional, Sequence
+
+ECHO_MAX_SIZE = 64 * 1024 * 1024  # conformance suites send 16 MiB messages
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastws", description="fastws WebSocket tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a WebSocket server")
+    serve.add_argument("--echo", action="store_true", required=True, help="echo every message back")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9001)
+    serve.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto")
+    serve.add_argument("--pure", action="store_true", help="use the pure-Python codec")
+    serve.add_argument("--max-size", type=int, default=ECHO_MAX_SIZE, metavar="BYTES")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.pure and os.environ.get("FASTWS_PURE") != "1":
+        if "fastws.codec" in sys.modules:  # too late to switch in this process
+            os.environ["FASTWS_PURE"] = "1"
+            os.execv(sys.executable, [sys.executable, "-m", "fastws", *sys.argv[1:]])
+        os.environ["FASTWS_PURE"] = "1"
+    from .runner import run
+
+    return run(_serve_echo(args), loop=args.loop)
+
+
+async def _serve_echo(args: argparse.Namespace) -> int:
+    from . import codec
+    from .echo import EchoListener
+    from .runner import loop_name
+    from .server import serve
+
+    loop = asyncio.get_running_loop()
+    server = await serve(EchoListener, args.host, args.port, max_size=args.max_size)
+    stop = loop.create_future()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"fastws echo server listening on ws://{host}:{server.port} "
+        f"(codec: {codec.IMPLEMENTATION}, loop: {loop_name(loop)}, max size: {args.max_size} bytes)",
+        flush=True,
+    )
+    await stop
+    print("fastws: shutting down", flush=True)
+    server.close()
+    await server.wait_closed()
+    return 0

@@ -1,0 +1,228 @@
+"""The client: ``connect()`` opens a ws:// or wss:// connection, follows redirects, reconnects.
+
+``await connect(uri)`` returns an open :class:`~fastws.protocol.WebSocket`;
+``async with connect(uri) as ws`` closes it at the end; ``async for ws in
+connect(uri)`` reconnects with exponential backoff whenever the connection is
+lost, until the application closes it itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl as ssl_module
+from dataclasses import fields
+from typing import Any, AsyncIterator, Callable, Generator, Iterable, Optional, Sequence
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from . import handshake
+from .exceptions import HandshakeRedirect, InvalidHandshake, InvalidURI
+from .protocol import Listener, Options, WebSocket
+
+logger = logging.getLogger("fastws.client")
+
+
+class ClientConnection(WebSocket):
+    """Client side of one connection: sends the request, validates the 101."""
+
+    def __init__(
+        self,
+        options: Options,
+        loop: asyncio.AbstractEventLoop,
+        request: bytes,
+        key: str,
+        subprotocols: Sequence[str],
+        listener: Optional[Listener],
+    ) -> None:
+        super().__init__(True, options, loop)
+        self._request = request
+        self._key = key
+        self._subprotocols = list(subprotocols)
+        self.listener = listener
+        self._handshake = handshake.ClientHandshake()
+        self.handshake_done: asyncio.Future[None] = loop.create_future()
+        self.close_requested = False  # the application called close(): never reconnect
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        transport.write(self._request)  # type: ignore[attr-defined]
+
+    def _handshake_data(self, data: bytes) -> None:
+        if self.handshake_done.done():
+            return
+        try:
+            response = self._handshake.feed(data)
+            if response is None:
+                return
+            negotiated = handshake.validate_response(response, self._key, self._subprotocols)
+        except InvalidHandshake as exc:
+            self._handshake_failed(exc)
+            return
+        self.response = response
+        self.subprotocol = negotiated.subprotocol
+        self._open(self._handshake.trailing, allow_rsv1=bool(negotiated.extensions))
+        if not self.handshake_done.done():
+            self.handshake_done.set_result(None)
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        if not self.handshake_done.done():
+            self.handshake_done.set_exception(exc)
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if not self.handshake_done.done():
+            try:  # a rejection whose body ends with the connection
+                response = self._handshake.feed_eof()
+                handshake.validate_response(response, self._key, self._subprotocols)
+                error: BaseException = InvalidHandshake(0, "connection closed during the handshake")
+            except InvalidHandshake as rejected:
+                error = rejected
+            self.handshake_done.set_exception(error)
+        super().connection_lost(exc)
+
+    def close(self, code: int = 1000, reason: str = "") -> Any:
+        self.close_requested = True
+        return super().close(code, reason)
+
+
+def _options(kwargs: dict[str, Any]) -> Options:
+    names = {f.name for f in fields(Options)}
+    unknown = set(kwargs) - names
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    return Options(**kwargs)
+
+
+def _follow(uri: str, location: Optional[str]) -> str:
+    if not location:
+        raise InvalidHandshake(0, "redirect without a Location header")
+    target = urlsplit(urljoin(uri, location))
+    # A redirect to http(s) means the same server over ws(s) (as browsers do).
+    scheme = {"http": "ws", "https": "wss"}.get(target.scheme, target.scheme)
+    return urlunsplit((scheme, *target[1:]))
+
+
+class connect:  # noqa: N801  (used like a function: await connect(...))
+    """Open a client connection; see the module docstring for the three ways to use it.
+
+    Options: ``origin``, ``subprotocols`` (offered, in order), ``extra_headers``,
+    ``ssl`` (an SSLContext for wss://; the default verifies certificates),
+    ``open_timeout``, ``max_redirects``, ``listener`` (callback API), and the
+    per-connection :class:`~fastws.protocol.Options` (max_size, ping_interval, ...).
+    Reconnection (``async for``): ``backoff_initial``, ``backoff_factor``,
+    ``backoff_max`` seconds and ``on_reconnect(attempt, delay, error)``.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        origin: Optional[str] = None,
+        subprotocols: Sequence[str] = (),
+        extra_headers: Iterable[tuple[str, str]] = (),
+        ssl: Optional[ssl_module.SSLContext] = None,
+        max_redirects: int = 3,
+        listener: Optional[Callable[[], Listener]] = None,
+        backoff_initial: float = 0.5,
+        backoff_factor: float = 2.0,
+        backoff_max: float = 30.0,
+        on_reconnect: Optional[Callable[[int, float, BaseException], Any]] = None,
+        **options: Any,
+    ) -> None:
+        handshake.parse_uri(uri)  # fail early on a bad URI
+        self.uri = uri
+        self.origin = origin
+        self.subprotocols = list(subprotocols)
+        self.extra_headers = list(extra_headers)
+        self.ssl = ssl
+        self.max_redirects = max_redirects
+        self.listener = listener
+        self.backoff_initial = backoff_initial
+        self.backoff_factor = backoff_factor
+        self.backoff_max = backoff_max
+        self.on_reconnect = on_reconnect
+        self.options = _options(options)
+        self._ws: Optional[ClientConnection] = None
+
+    def __await__(self) -> Generator[Any, None, ClientConnection]:
+        return self._connect().__await__()
+
+    async def __aenter__(self) -> ClientConnection:
+        self._ws = await self._connect()
+        return self._ws
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _connect(self) -> ClientConnection:
+        uri = self.uri
+        for _ in range(self.max_redirects + 1):
+            try:
+                return await asyncio.wait_for(self._attempt(uri), self.options.open_timeout)
+            except HandshakeRedirect as exc:
+                uri = _follow(uri, exc.location)
+            except asyncio.TimeoutError:
+                raise asyncio.TimeoutError(
+                    f"opening handshake with {uri} took more than {self.options.open_timeout}s"
+                ) from None
+        raise InvalidHandshake(0, f"more than {self.max_redirects} redirects")
+
+    async def _attempt(self, uri: str) -> ClientConnection:
+        secure, host, port, path = handshake.parse_uri(uri)
+        request, key = handshake.build_client_request(
+            host,
+            port,
+            path,
+            secure,
+            origin=self.origin,
+            subprotocols=self.subprotocols,
+            extra_headers=self.extra_headers,
+        )
+        loop = asyncio.get_running_loop()
+        ssl_context: Any = None
+        if secure:
+            ssl_context = self.ssl or ssl_module.create_default_context()
+        elif self.ssl is not None:
+            raise InvalidURI(f"an SSL context was given for a ws:// URI: {uri}")
+        listener = self.listener() if self.listener is not None else None
+        transport, conn = await loop.create_connection(
+            lambda: ClientConnection(self.options, loop, request, key, self.subprotocols, listener),
+            host.strip("[]"),
+            port,
+            ssl=ssl_context,
+            server_hostname=host.strip("[]") if secure else None,
+        )
+        try:
+            await conn.handshake_done
+        except BaseException:
+            transport.abort()
+            raise
+        return conn
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        """Yield a connection, and a new one each time the previous one is lost."""
+        attempt = 0
+        delay = self.backoff_initial
+        while True:
+            try:
+                ws = await self._connect()
+            except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+                if isinstance(exc, InvalidHandshake) and 400 <= exc.status < 500 and exc.status != 429:
+                    raise  # refused for good (auth, origin, path): retrying will not help
+                attempt += 1
+                wait = delay * random.uniform(0.5, 1.0)  # jitter: clients must not reconnect in step
+                logger.info("connect to %s failed (%s); retrying in %.2fs", self.uri, exc, wait)
+                if self.on_reconnect is not None:
+                    self.on_reconnect(attempt, wait, exc)
+                await asyncio.sleep(wait)
+                delay = min(delay * self.backoff_factor, self.backoff_max)
+                continue
+            attempt = 0
+            delay = self.backoff_initial
+            yield ws
+            await ws.wait_closed()
+            if ws.close_requested:
+                return

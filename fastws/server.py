@@ -1,0 +1,329 @@
+"""The server: ``serve()`` accepts TCP (or TLS) connections and runs the opening handshake.
+
+A handler is either an ``async def handler(ws)`` (awaitable API, one task per
+connection) or a :class:`~fastws.protocol.Listener` subclass (callback API, no
+task at all: instantiated once per connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket
+import ssl as ssl_module
+from dataclasses import dataclass, field, fields
+from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
+
+from . import handshake
+from .constants import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
+from .exceptions import ConnectionClosed, InvalidHandshake
+from .handshake import Request
+from .protocol import CONNECTING, OPEN, Listener, Options, WebSocket
+
+logger = logging.getLogger("fastws.server")
+
+Handler = Union[Callable[[WebSocket], Awaitable[Any]], type]
+
+
+@dataclass
+class HTTPResponse:
+    """What a ``process_request`` hook returns to answer the request itself (auth, health checks)."""
+
+    status: int
+    body: Union[bytes, str] = b""
+    headers: Sequence[tuple[str, str]] = field(default_factory=list)
+    reason: Optional[str] = None
+
+    def serialize(self) -> bytes:
+        body = self.body.encode("utf-8") if isinstance(self.body, str) else self.body
+        headers = list(self.headers)
+        if isinstance(self.body, str) and not any(n.lower() == "content-type" for n, _ in headers):
+            headers.append(("Content-Type", "text/plain; charset=utf-8"))
+        return handshake.build_http_response(self.status, self.reason, headers, body)
+
+
+ProcessRequest = Callable[[WebSocket, Request], Union[None, HTTPResponse, Awaitable[Optional[HTTPResponse]]]]
+
+
+class ServerConnection(WebSocket):
+    """Server side of one connection: the opening handshake, then the handler."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(False, server.options, server.loop)
+        self.server = server
+        self._handshake = handshake.ServerHandshake(
+            max_head_size=server.max_head_size, max_headers=server.max_headers
+        )
+        self._open_timer: Optional[asyncio.TimerHandle] = None
+        self._request_done = False
+        self._early_data = bytearray()  # frames pipelined while an async hook runs
+        self.handler_task: Optional[asyncio.Task[Any]] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server._connections.add(self)
+        # Slowloris: the whole handshake must finish within open_timeout.
+        self._open_timer = self.loop.call_later(self.options.open_timeout, self._open_timed_out)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.server._connections.discard(self)
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+        super().connection_lost(exc)
+
+    def _open_timed_out(self) -> None:
+        self._open_timer = None
+        if self.state == CONNECTING and self.transport is not None:
+            logger.info("%r: opening handshake timed out", self)
+            self.transport.abort()
+
+    def _handshake_data(self, data: bytes) -> None:
+        if self._request_done:
+            self._early_data += data  # an async process_request hook is running
+            return
+        try:
+            request = self._handshake.feed(data)
+        except InvalidHandshake as exc:
+            self._reject(handshake.error_response(exc))
+            return
+        if request is None:
+            return
+        self._request_done = True
+        self.request = request
+        hook = self.server.process_request
+        result = hook(self, request) if hook is not None else None
+        if inspect.isawaitable(result):
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            task = self.loop.create_task(result)  # type: ignore[arg-type]
+            task.add_done_callback(self._hook_done)
+        else:
+            self._respond(result)
+
+    def _hook_done(self, task: asyncio.Task[Optional[HTTPResponse]]) -> None:
+        if self.state != CONNECTING or self.transport is None or self.transport.is_closing():
+            return
+        self.transport.resume_reading()
+        try:
+            result = task.result()
+        except Exception:
+            logger.exception("%r: process_request failed", self)
+            self._reject(HTTPResponse(500, "internal server error\n").serialize())
+            return
+        self._respond(result)
+
+    def _respond(self, result: Optional[HTTPResponse]) -> None:
+        if result is not None:
+            self._reject(result.serialize())
+            return
+        server = self.server
+        request = self.request
+        try:
+            accept = handshake.process_request(
+                request,
+                subprotocols=server.subprotocols,
+                extensions=server.extensions,
+                allowed_origins=server.origins,
+                extra_headers=server.extra_headers,
+            )
+        except InvalidHandshake as exc:
+            self._reject(handshake.error_response(exc))
+            return
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        self.subprotocol = accept.subprotocol
+        self.transport.write(accept.response)  # type: ignore[union-attr]
+        handler = server.handler
+        if server.listener_class is not None:
+            self.listener = server.listener_class()
+        trailing = self._handshake.trailing + bytes(self._early_data)
+        self._early_data = bytearray()
+        self._open(trailing, allow_rsv1=bool(accept.extensions))
+        if handler is not None:
+            self.handler_task = self.loop.create_task(self._run_handler(handler))
+
+    def _reject(self, response: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(response)
+            transport.close()
+
+    async def _run_handler(self, handler: Callable[[WebSocket], Awaitable[Any]]) -> None:
+        try:
+            await handler(self)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("%r: handler failed", self)
+            if self.state == OPEN:
+                self.close(CLOSE_INTERNAL_ERROR, "internal error")
+        else:
+            if self.state == OPEN:
+                self.close()
+
+
+class Server:
+    """A listening WebSocket server; create it with :func:`serve`."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        options: Options,
+        loop: asyncio.AbstractEventLoop,
+        subprotocols: Sequence[str] = (),
+        extensions: Sequence[handshake.Extension] = (),
+        origins: Optional[Sequence[str]] = None,
+        process_request: Optional[ProcessRequest] = None,
+        extra_headers: Iterable[tuple[str, str]] = (),
+        max_head_size: int = handshake.DEFAULT_MAX_HEAD_SIZE,
+        max_headers: int = handshake.DEFAULT_MAX_HEADERS,
+    ) -> None:
+        if isinstance(handler, type) and issubclass(handler, Listener):
+            self.listener_class: Optional[type] = handler
+            self.handler: Optional[Callable[[WebSocket], Awaitable[Any]]] = None
+        elif callable(handler):
+            self.listener_class = None
+            self.handler = handler  # type: ignore[assignment]
+        else:
+            raise TypeError("handler must be an async function or a Listener subclass")
+        self.options = options
+        self.loop = loop
+        self.subprotocols = list(subprotocols)
+        self.extensions = list(extensions)
+        self.origins = list(origins) if origins is not None else None
+        self.process_request = process_request
+        self.extra_headers = list(extra_headers)
+        self.max_head_size = max_head_size
+        self.max_headers = max_headers
+        self._connections: set[ServerConnection] = set()
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._closing: Optional[asyncio.Task[None]] = None
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """Every connection, from TCP accept until it is closed."""
+        return set(self._connections)
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    @property
+    def port(self) -> int:
+        """The port of the first listening socket (handy with ``port=0``)."""
+        return self.sockets[0].getsockname()[1]
+
+    def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Stop accepting, send ``code`` (1001) to every connection, then drop laggards.
+
+        Returns at once; ``await wait_closed()`` for the end.
+        """
+        if self._closing is None:
+            self._closing = self.loop.create_task(self._shutdown(code, reason))
+
+    async def _shutdown(self, code: int, reason: str) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            if conn.state == OPEN:
+                conn.close(code, reason)
+            elif conn.state == CONNECTING and conn.transport is not None:
+                conn.transport.close()
+        waiters = [conn._closed_waiter for conn in self._connections]
+        if waiters:
+            await asyncio.wait(waiters, timeout=self.options.close_timeout)
+        for conn in list(self._connections):
+            conn.abort()
+        tasks = [c.handler_task for c in self._connections if c.handler_task is not None]
+        if self._server is not None:
+            await self._server.wait_closed()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.options.close_timeout)
+
+    async def wait_closed(self) -> None:
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+        elif self._server is not None:
+            await self._server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled (or ``close()``d), then shut down gracefully."""
+        try:
+            while self._closing is None:
+                await asyncio.sleep(3600)
+        finally:
+            self.close()
+            await self.wait_closed()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+def _split_options(kwargs: dict[str, Any]) -> Options:
+    names = {f.name for f in fields(Options)}
+    unknown = set(kwargs) - names
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    return Options(**kwargs)
+
+
+async def serve(
+    handler: Handler,
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    *,
+    ssl: Optional[ssl_module.SSLContext] = None,
+    sock: Optional[socket.socket] = None,
+    subprotocols: Sequence[str] = (),
+    extensions: Sequence[handshake.Extension] = (),
+    origins: Optional[Sequence[str]] = None,
+    process_request: Optional[ProcessRequest] = None,
+    extra_headers: Iterable[tuple[str, str]] = (),
+    max_head_size: int = handshake.DEFAULT_MAX_HEAD_SIZE,
+    max_headers: int = handshake.DEFAULT_MAX_HEADERS,
+    reuse_port: bool = False,
+    backlog: int = 1024,
+    **options: Any,
+) -> Server:
+    """Start a WebSocket server on ``host:port`` (or ``sock``) and return it.
+
+    ``options`` are the per-connection :class:`~fastws.protocol.Options`
+    (max_size, max_queue, write_limit, ping_interval, ping_timeout,
+    close_timeout, open_timeout, ...).  ``origins`` lists the allowed
+    ``Origin`` values (403 otherwise); ``process_request(ws, request)`` may
+    return an :class:`HTTPResponse` (sync or async) to answer instead of
+    upgrading.  ``subprotocols`` are in the server's order of preference.
+    """
+    loop = asyncio.get_running_loop()
+    server = Server(
+        handler,
+        options=_split_options(options),
+        loop=loop,
+        subprotocols=subprotocols,
+        extensions=extensions,
+        origins=origins,
+        process_request=process_request,
+        extra_headers=extra_headers,
+        max_head_size=max_head_size,
+        max_headers=max_headers,
+    )
+    if sock is not None:
+        server._server = await loop.create_server(
+            lambda: ServerConnection(server), sock=sock, ssl=ssl, backlog=backlog
+        )
+    else:
+        server._server = await loop.create_server(
+            lambda: ServerConnection(server),
+            host,
+            port,
+            ssl=ssl,
+            reuse_port=reuse_port or None,
+            backlog=backlog,
+        )
+    return server

@@ -397,7 +397,7 @@ class FrameParser:
             chunk = _xor(chunk, self._key, received & 3)  # type: ignore[assignment]
         self._payload[received : received + taken] = chunk
         self._received = received + taken
-        if self._msg_opcode == OP_TEXT and self._opcode < OP_CLOSE:
+        if self._msg_opcode == OP_TEXT and not self._msg_rsv1 and self._opcode < OP_CLOSE:
             # Fail fast (RFC 6455 §8.1): validate text as it arrives.
             self._streamed = True
             if not self._utf8.feed(chunk):
@@ -413,7 +413,9 @@ class FrameParser:
             frames.append(Frame(opcode, True, False, False, False, payload))
             return
         fin = self._fin
-        text = self._msg_opcode == OP_TEXT
+        kind = self._msg_opcode
+        # A compressed (RSV1) message is validated after decompression, not here.
+        text = kind == OP_TEXT and not self._msg_rsv1
         decoded: str | None = None
         if text:
             if fin and opcode != OP_CONTINUATION and not self._streamed:
@@ -447,7 +449,7 @@ class FrameParser:
         if text:
             # Already validated: this decode cannot fail.
             message = decoded if decoded is not None else _utf8_decode(payload, "strict", True)[0]
-        frames.append(Frame(OP_TEXT if text else OP_BINARY, True, self._msg_rsv1, False, False, message))
+        frames.append(Frame(kind, True, self._msg_rsv1, False, False, message))
 
 
 # --- building --------------------------------------------------------------

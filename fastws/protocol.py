@@ -202,10 +202,10 @@ class WebSocket(asyncio.Protocol):
             self._call_listener(self.listener.on_resume_writing, self)
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
-        was_open = self.state != CONNECTING or self._parser is not None
+        was_open = self._parser is not None
         self.state = CLOSED
         if self.close_code is None:
-            self.close_code = CLOSE_ABNORMAL if not self._close_received else CLOSE_NO_STATUS
+            self.close_code = CLOSE_ABNORMAL  # TCP closed without a close frame
         for handle in (self._close_timer, self._keepalive_handle, self._keepalive_deadline):
             if handle is not None:
                 handle.cancel()
@@ -214,7 +214,9 @@ class WebSocket(asyncio.Protocol):
                 waiter.set_exception(self._closed_exception())
                 waiter.exception()  # mark retrieved: nobody may be awaiting a ping
         self._pings.clear()
-        self.resume_writing() if self._drain_waiter is not None else None
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # senders wake up; their next send() raises ConnectionClosed
         self._wake_reader()
         if not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
@@ -283,7 +285,7 @@ class WebSocket(asyncio.Protocol):
         self.close_code, self.close_reason = code, reason
         if not self._close_sent:
             # Echo the peer's code (RFC 6455 §5.5.1); an empty close is echoed empty.
-            self._send_close_frame(None if code == CLOSE_NO_STATUS else code, reason if code != CLOSE_NO_STATUS else "")
+            self._send_close_frame(None if code == CLOSE_NO_STATUS else code, "")
         self.state = CLOSING
         self._finish_closing()
 

@@ -444,7 +444,7 @@ cdef class FrameParser:
         else:
             memcpy(dst, buf + pos, taken)
         self._received = received + taken
-        if self._msg_opcode == OP_TEXT and self._opcode < OP_CLOSE:
+        if self._msg_opcode == OP_TEXT and not self._msg_rsv1 and self._opcode < OP_CLOSE:
             # Fail fast (RFC 6455 §8.1): validate text as it arrives.
             self._streamed = True
             if fastws_utf8_feed(&self._utf8, dst, taken) != 0:
@@ -454,6 +454,7 @@ cdef class FrameParser:
     cdef int _frame_done(self, bytes payload, list frames) except -1:
         cdef int opcode = self._opcode
         cdef bint fin, text
+        cdef int kind
         cdef object decoded = None
         cdef object message
         if opcode >= OP_CLOSE:
@@ -463,7 +464,9 @@ cdef class FrameParser:
             frames.append(_new_frame(opcode, True, False, payload))
             return 0
         fin = self._fin
-        text = self._msg_opcode == OP_TEXT
+        kind = self._msg_opcode
+        # A compressed (RSV1) message is validated after decompression, not here.
+        text = kind == OP_TEXT and not self._msg_rsv1
         if text:
             if fin and opcode != OP_CONTINUATION and not self._streamed:
                 # Whole message in one frame: decoding is the validation.
@@ -495,7 +498,7 @@ cdef class FrameParser:
         if text:
             # Already validated: this decode cannot fail.
             message = decoded if decoded is not None else _decode_utf8(payload)
-        frames.append(_new_frame(OP_TEXT if text else OP_BINARY, True, self._msg_rsv1, message))
+        frames.append(_new_frame(kind, True, self._msg_rsv1, message))
         return 0
 
 

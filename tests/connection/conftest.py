@@ -1,0 +1,52 @@
+"""Fixtures for connection tests: every test runs on both event loops, and on
+both codec implementations where the ``impl`` fixture is used.
+
+Tests are plain functions that call ``run(coro)``: it runs the coroutine on a
+fresh loop of the selected kind, with a hard timeout so nothing can hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+import fastws.protocol
+from fastws.runner import new_event_loop
+
+RUN_TIMEOUT = 30.0
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def loop_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def run(loop_name: str) -> Callable[[Awaitable[Any]], Any]:
+    """run(coro, timeout=30): run ``coro`` to completion on a new loop of the selected kind."""
+
+    def runner(coro: Awaitable[Any], timeout: float = RUN_TIMEOUT) -> Any:
+        loop = new_event_loop(loop_name)
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        finally:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    return runner
+
+
+@pytest.fixture(params=["c", "python"])
+def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the connection layer on one codec implementation (C or pure Python)."""
+    from fastws import codec
+
+    monkeypatch.setattr(fastws.protocol, "codec", codec.implementation(request.param))
+    return request.param

@@ -4,7 +4,7 @@ The pure-Python twin ``fastws._codec_py`` has exactly this API and behaviour;
 ``fastws.codec`` re-exports whichever is active.
 """
 
-from typing import Final, Union
+from typing import Final, Optional, Union
 
 from typing_extensions import Buffer
 
@@ -36,6 +36,8 @@ class Frame:
     """A received frame, or (when the parser assembles) a whole message.
 
     For an assembled text message ``payload`` is ``str``; otherwise ``bytes``.
+    A compressed message (RSV1, permessage-deflate) keeps ``bytes`` and is not
+    UTF-8-checked by the parser: that happens after decompression.
     """
 
     opcode: int
@@ -57,6 +59,8 @@ class FrameParser:
     fragment, payload str for text / bytes for binary); control frames are returned
     as they arrive, even between fragments.  With ``assemble=False`` every frame is
     returned as received (payload bytes), still fully validated.
+
+    Size limits below 125 bytes (the largest control frame) raise ValueError.
 
     Any violation raises ``fastws.exceptions.ProtocolError`` (``.code``, ``.reason``);
     the frames completed earlier in the same call are on the exception as
@@ -84,7 +88,11 @@ class FrameBuilder:
     def build(
         self, opcode: int, payload: Union[str, Buffer] = b"", fin: bool = True, rsv1: bool = False
     ) -> bytes:
-        """Header and (masked) payload in one bytes object."""
+        """Header and (masked) payload in one bytes object.
+
+        ValueError for a reserved opcode, or a control frame that is fragmented,
+        longer than 125 bytes or has RSV1 set.
+        """
     def build_parts(
         self, opcode: int, payload: Union[str, Buffer] = b"", fin: bool = True, rsv1: bool = False
     ) -> tuple[bytes, Buffer]:
@@ -93,11 +101,14 @@ class FrameBuilder:
         A server returns the caller's payload object untouched (no copy); a client
         returns a masked copy.
         """
-    def build_close(self, code: int = 1000, reason: str = "") -> bytes:
+    def build_close(self, code: Optional[int] = 1000, reason: str = "") -> bytes:
         """A close frame; validates the code and that the reason fits (<= 123 bytes UTF-8)."""
 
-def build_close_payload(code: int = 1000, reason: str = "") -> bytes:
-    """Close frame payload; ValueError for a code that may not be sent or a reason too long."""
+def build_close_payload(code: Optional[int] = 1000, reason: str = "") -> bytes:
+    """Close frame payload; ValueError for a code that may not be sent or a reason too long.
+
+    ``code=None`` gives the empty payload (a close frame without a status code).
+    """
 
 def parse_close_payload(payload: Buffer) -> tuple[int, str]:
     """(code, reason) of a received close payload; (1005, "") when empty.

@@ -19,6 +19,7 @@ __all__ = [
     "RESERVED_OPCODES",
     "TEST_KEY",
     "assert_outcome",
+    "close_payload",
     "encode_frame",
     "expected",
     "feed_all",

@@ -53,9 +53,3 @@ def codec(request):
 def both_codecs():
     """(compiled, pure) for tests that compare the two implementations."""
     return load_codec("c"), load_codec("python")
-
-
-@pytest.fixture(params=[True, False], ids=["client", "server"])
-def client(request):
-    """The parser's ``client`` flag: a client parser gets unmasked frames, a server parser masked ones."""
-    return request.param

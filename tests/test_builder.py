@@ -21,7 +21,7 @@ VECTORS = load_vectors()
 UNMASKED_VECTORS = [v for v in VECTORS["valid"] if v["client"]]
 
 INVALID_CLOSE_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535]
-VALID_CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
+VALID_CLOSE_CODES = [*range(1000, 1004), *range(1007, 1015), 3000, 3999, 4000, 4999]
 
 
 def split_header(frame: bytes) -> tuple[int, int, bool, int, bytes | None, bytes]:
@@ -51,7 +51,8 @@ def split_header(frame: bytes) -> tuple[int, int, bool, int, bytes | None, bytes
 def test_server_builds_vector_byte_for_byte(codec, vector):
     builder = codec.FrameBuilder(False)
     built = b"".join(
-        builder.build(f["opcode"], spec_bytes(f["payload"]), fin=f["fin"], rsv1=f["rsv1"]) for f in vector["frames"]
+        builder.build(f["opcode"], spec_bytes(f["payload"]), fin=f["fin"], rsv1=f["rsv1"])
+        for f in vector["frames"]
     )
     assert built == spec_bytes(vector["wire"])
 
@@ -303,6 +304,15 @@ def test_build_close_payload_defaults(codec):
     assert codec.build_close_payload() == b"\x03\xe8"
 
 
+def test_build_close_payload_without_code(codec):
+    assert codec.build_close_payload(None) == b""
+
+
+def test_build_close_payload_reason_needs_code(codec):
+    with pytest.raises(ValueError):
+        codec.build_close_payload(None, "why")
+
+
 @pytest.mark.parametrize("code", VALID_CLOSE_CODES)
 def test_build_close_payload_valid_codes(codec, code):
     assert codec.build_close_payload(code) == struct.pack("!H", code)
@@ -331,6 +341,12 @@ def test_build_close_server(codec):
 
 def test_build_close_default(codec):
     assert codec.FrameBuilder(False).build_close() == b"\x88\x02\x03\xe8"
+
+
+def test_build_close_without_code(codec):
+    assert codec.FrameBuilder(False).build_close(None) == b"\x88\x00"
+    (frame,) = codec.FrameParser(False).feed(codec.FrameBuilder(True).build_close(None))
+    assert frame_tuple(frame) == expected(OP_CLOSE, b"")
 
 
 def test_build_close_client(codec):

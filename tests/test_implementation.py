@@ -32,7 +32,9 @@ def test_pure_module_names_itself():
 
 
 def test_codec_reexports_the_active_module():
-    active = importlib.import_module("fastws._codec_c" if fastws.codec.IMPLEMENTATION == "c" else "fastws._codec_py")
+    active = importlib.import_module(
+        "fastws._codec_c" if fastws.codec.IMPLEMENTATION == "c" else "fastws._codec_py"
+    )
     for name in ("FrameParser", "FrameBuilder", "Utf8Validator", "mask", "mask_inplace", "validate_utf8",
                  "build_close_payload", "parse_close_payload"):  # fmt: skip
         assert getattr(fastws.codec, name) is getattr(active, name), name

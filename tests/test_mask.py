@@ -86,7 +86,9 @@ def test_mask_key_as_memoryview_slice(codec):
     assert codec.mask(data, memoryview(key_buffer)[3:7]) == ref_mask(data, KEY)
 
 
-@pytest.mark.parametrize("key", [bytes.fromhex("00000000"), bytes.fromhex("ffffffff"), bytes.fromhex("01020304")])
+@pytest.mark.parametrize(
+    "key", [bytes.fromhex("00000000"), bytes.fromhex("ffffffff"), bytes.fromhex("01020304")]
+)
 def test_mask_other_keys(codec, key):
     data = bytes(pattern(203))
     assert codec.mask(data, key) == ref_mask(data, key)

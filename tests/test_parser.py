@@ -43,7 +43,7 @@ TOO_BIG = 1009
 
 # Close codes a peer may not send (RFC 6455 §7.4.1, §7.4.2) and ones it may.
 INVALID_CLOSE_CODES = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
-VALID_CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
+VALID_CLOSE_CODES = [*range(1000, 1004), *range(1007, 1015), 3000, 3999, 4000, 4999]
 
 INVALID_UTF8 = {
     "overlong": b"\xc0\x80",
@@ -57,6 +57,12 @@ INVALID_UTF8 = {
 }
 
 OPCODE_IDS = {OP_TEXT: "text", OP_BINARY: "binary", OP_CLOSE: "close", OP_PING: "ping", OP_PONG: "pong"}
+
+
+@pytest.fixture(params=[True, False], ids=["client", "server"])
+def client(request):
+    """The parser's ``client`` flag: a client parser gets unmasked frames, a server parser masked ones."""
+    return request.param
 
 
 def op_id(opcode: int) -> str:
@@ -140,7 +146,9 @@ def test_reserved_opcode_during_fragmented_message(codec, client, opcode):
 @pytest.mark.parametrize("bit", ["rsv1", "rsv2", "rsv3"])
 @pytest.mark.parametrize("opcode", [OP_TEXT, OP_BINARY, *CONTROL_OPCODES], ids=op_id)
 def test_reserved_bit_without_extension(codec, client, opcode, bit):
-    data = frame_for(client, opcode, control_payload(opcode) if opcode in CONTROL_OPCODES else b"abc", **{bit: True})
+    data = frame_for(
+        client, opcode, control_payload(opcode) if opcode in CONTROL_OPCODES else b"abc", **{bit: True}
+    )
     assert_outcome(codec, data, client, frames=[], code=PROTOCOL_ERROR)
 
 
@@ -158,12 +166,16 @@ def test_allow_rsv1_does_not_require_it(codec, client):
 
 
 def test_allow_rsv1_assembled_message_has_rsv1_of_first_fragment(codec, client):
-    data = frame_for(client, OP_BINARY, b"ab", fin=False, rsv1=True) + frame_for(client, OP_CONTINUATION, b"cd")
+    data = frame_for(client, OP_BINARY, b"ab", fin=False, rsv1=True) + frame_for(
+        client, OP_CONTINUATION, b"cd"
+    )
     assert_outcome(codec, data, client, frames=[expected(OP_BINARY, b"abcd", rsv1=True)], allow_rsv1=True)
 
 
 def test_allow_rsv1_fragments_not_assembled(codec, client):
-    data = frame_for(client, OP_BINARY, b"ab", fin=False, rsv1=True) + frame_for(client, OP_CONTINUATION, b"cd")
+    data = frame_for(client, OP_BINARY, b"ab", fin=False, rsv1=True) + frame_for(
+        client, OP_CONTINUATION, b"cd"
+    )
     frames = [expected(OP_BINARY, b"ab", fin=False, rsv1=True), expected(OP_CONTINUATION, b"cd")]
     assert_outcome(codec, data, client, frames=frames, allow_rsv1=True, assemble=False)
 
@@ -198,7 +210,12 @@ DEFLATED_HELLO = bytes.fromhex("f248cdc9c90700")
 def test_rsv1_text_frame_payload_is_not_utf8_validated(codec, client):
     data = frame_for(client, OP_TEXT, DEFLATED_HELLO, rsv1=True)
     assert_outcome(
-        codec, data, client, frames=[expected(OP_TEXT, DEFLATED_HELLO, rsv1=True)], allow_rsv1=True, assemble=False
+        codec,
+        data,
+        client,
+        frames=[expected(OP_TEXT, DEFLATED_HELLO, rsv1=True)],
+        allow_rsv1=True,
+        assemble=False,
     )
 
 
@@ -207,7 +224,9 @@ def test_rsv1_text_message_is_assembled_as_bytes(codec, client):
     data = frame_for(client, OP_TEXT, DEFLATED_HELLO[:3], fin=False, rsv1=True) + frame_for(
         client, OP_CONTINUATION, DEFLATED_HELLO[3:]
     )
-    assert_outcome(codec, data, client, frames=[expected(OP_TEXT, DEFLATED_HELLO, rsv1=True)], allow_rsv1=True)
+    assert_outcome(
+        codec, data, client, frames=[expected(OP_TEXT, DEFLATED_HELLO, rsv1=True)], allow_rsv1=True
+    )
 
 
 # -- control frames -----------------------------------------------------------------
@@ -350,7 +369,12 @@ def fragmented_with_controls(client: bool) -> bytes:
 
 
 def test_control_frames_between_fragments_come_first(codec, client):
-    frames = [expected(OP_PING, b"1"), expected(OP_PONG, b"2"), expected(OP_PING, b"3"), expected(OP_TEXT, "Hello")]
+    frames = [
+        expected(OP_PING, b"1"),
+        expected(OP_PONG, b"2"),
+        expected(OP_PING, b"3"),
+        expected(OP_TEXT, "Hello"),
+    ]
     assert_outcome(codec, fragmented_with_controls(client), client, frames=frames)
 
 
@@ -461,7 +485,9 @@ def test_utf8_error_raised_before_frame_is_complete(codec, client):
 @pytest.mark.parametrize("cut", [1, 2, 3])
 def test_valid_char_split_across_fragments(codec, client, cut):
     raw = "a𝄞b".encode()  # 61 F0 9D 84 9E 62
-    data = frame_for(client, OP_TEXT, raw[: 1 + cut], fin=False) + frame_for(client, OP_CONTINUATION, raw[1 + cut :])
+    data = frame_for(client, OP_TEXT, raw[: 1 + cut], fin=False) + frame_for(
+        client, OP_CONTINUATION, raw[1 + cut :]
+    )
     assert_outcome(codec, data, client, frames=[expected(OP_TEXT, "a𝄞b")])
 
 
@@ -607,11 +633,15 @@ def test_frame_at_max_frame_size(codec, client):
 @pytest.mark.parametrize("assemble", [True, False])
 def test_frame_too_big_fed_whole(codec, client, assemble):
     data = frame_for(client, OP_TEXT, "x" * (FRAME_LIMIT + 1))
-    assert_outcome(codec, data, client, frames=[], code=TOO_BIG, max_frame_size=FRAME_LIMIT, assemble=assemble)
+    assert_outcome(
+        codec, data, client, frames=[], code=TOO_BIG, max_frame_size=FRAME_LIMIT, assemble=assemble
+    )
 
 
 def test_message_too_big_across_fragments(codec, client):
-    data = frame_for(client, OP_BINARY, b"x" * 200, fin=False) + frame_for(client, OP_CONTINUATION, b"y" * 101)
+    data = frame_for(client, OP_BINARY, b"x" * 200, fin=False) + frame_for(
+        client, OP_CONTINUATION, b"y" * 101
+    )
     assert_outcome(codec, data, client, frames=[], code=TOO_BIG, max_message_size=MESSAGE_LIMIT)
 
 
@@ -710,7 +740,13 @@ def test_garbage_after_close_is_ignored(codec, client):
 def test_text_message_payload_is_str(codec, client):
     (frame,) = codec.FrameParser(client).feed(frame_for(client, OP_TEXT, "κόσμε"))
     assert type(frame.payload) is str and frame.payload == "κόσμε"
-    assert (frame.opcode, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3) == (OP_TEXT, True, False, False, False)
+    assert (frame.opcode, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3) == (
+        OP_TEXT,
+        True,
+        False,
+        False,
+        False,
+    )
 
 
 def test_binary_message_payload_is_bytes(codec, client):

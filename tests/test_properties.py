@@ -178,7 +178,9 @@ def test_agree_on_random_bytes(both_codecs, options, data, sizes):
 
 
 interesting_lengths = st.one_of(
-    st.sampled_from([0, 1, 2, 125, 126, 127, 200, 300, 301, 65535, 65536, 1 << 20, (1 << 20) + 1, 1 << 63, (1 << 64) - 1]),
+    st.sampled_from(
+        [0, 1, 2, 125, 126, 127, 200, 300, 301, 65535, 65536, 1 << 20, (1 << 20) + 1, 1 << 63, (1 << 64) - 1]
+    ),
     st.integers(0, 1000),
 )
 
@@ -192,7 +194,9 @@ def random_frame(draw, masked: bool):
     if draw(st.integers(0, 3)) == 0:
         b0 = draw(st.integers(0, 255))
     else:
-        b0 = draw(st.sampled_from([0x00, 0x01, 0x02, 0x80, 0x81, 0x82, 0x88, 0x89, 0x8A, 0xC1, 0xC2, 0x41, 0xC0]))
+        b0 = draw(
+            st.sampled_from([0x00, 0x01, 0x02, 0x80, 0x81, 0x82, 0x88, 0x89, 0x8A, 0xC1, 0xC2, 0x41, 0xC0])
+        )
     length = draw(interesting_lengths)
     form = draw(st.sampled_from([None, None, None, None, 7, 16, 64]))  # None: the shortest form
     if form == 7 and length > 125 or form == 16 and length > 0xFFFF:

@@ -44,7 +44,11 @@ async def _serve_echo(args: argparse.Namespace) -> int:
     from .server import serve
 
     loop = asyncio.get_running_loop()
-    server = await serve(EchoListener, args.host, args.port, max_size=args.max_size)
+    try:
+        server = await serve(EchoListener, args.host, args.port, max_size=args.max_size)
+    except OSError as exc:
+        print(f"fastws: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))

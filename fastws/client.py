@@ -101,7 +101,12 @@ def _follow(uri: str, location: Optional[str]) -> str:
     target = urlsplit(urljoin(uri, location))
     # A redirect to http(s) means the same server over ws(s) (as browsers do).
     scheme = {"http": "ws", "https": "wss"}.get(target.scheme, target.scheme)
+    if urlsplit(uri).scheme == "wss" and scheme != "wss":
+        raise InvalidHandshake(0, f"refusing to follow a redirect from wss:// to {scheme}://")
     return urlunsplit((scheme, *target[1:]))
+
+
+_CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
 
 
 class connect:  # noqa: N801  (used like a function: await connect(...))
@@ -159,18 +164,23 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
 
     async def _connect(self) -> ClientConnection:
         uri = self.uri
+        headers = self.extra_headers
         for _ in range(self.max_redirects + 1):
             try:
-                return await asyncio.wait_for(self._attempt(uri), self.options.open_timeout)
+                return await asyncio.wait_for(self._attempt(uri, headers), self.options.open_timeout)
             except HandshakeRedirect as exc:
-                uri = _follow(uri, exc.location)
+                target = _follow(uri, exc.location)
+                if urlsplit(target).netloc != urlsplit(uri).netloc:
+                    # Credentials meant for one host are not handed to another.
+                    headers = [(n, v) for n, v in headers if n.lower() not in _CREDENTIALS]
+                uri = target
             except asyncio.TimeoutError:
                 raise asyncio.TimeoutError(
                     f"opening handshake with {uri} took more than {self.options.open_timeout}s"
                 ) from None
         raise InvalidHandshake(0, f"more than {self.max_redirects} redirects")
 
-    async def _attempt(self, uri: str) -> ClientConnection:
+    async def _attempt(self, uri: str, extra_headers: list[tuple[str, str]]) -> ClientConnection:
         secure, host, port, path = handshake.parse_uri(uri)
         request, key = handshake.build_client_request(
             host,
@@ -179,7 +189,7 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             secure,
             origin=self.origin,
             subprotocols=self.subprotocols,
-            extra_headers=self.extra_headers,
+            extra_headers=extra_headers,
         )
         loop = asyncio.get_running_loop()
         ssl_context: Any = None
@@ -212,6 +222,8 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
                 if isinstance(exc, InvalidHandshake) and 400 <= exc.status < 500 and exc.status != 429:
                     raise  # refused for good (auth, origin, path): retrying will not help
+                if isinstance(exc, ssl_module.SSLCertVerificationError):
+                    raise  # a certificate that fails verification will fail again
                 attempt += 1
                 wait = delay * random.uniform(0.5, 1.0)  # jitter: clients must not reconnect in step
                 logger.info("connect to %s failed (%s); retrying in %.2fs", self.uri, exc, wait)

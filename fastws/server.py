@@ -43,6 +43,8 @@ class HTTPResponse:
         return handshake.build_http_response(self.status, self.reason, headers, body)
 
 
+_INTERNAL_ERROR = HTTPResponse(500, "internal server error\n").serialize()
+
 ProcessRequest = Callable[[WebSocket, Request], Union[None, HTTPResponse, Awaitable[Optional[HTTPResponse]]]]
 
 
@@ -58,6 +60,7 @@ class ServerConnection(WebSocket):
         self._open_timer: Optional[asyncio.TimerHandle] = None
         self._request_done = False
         self._early_data = bytearray()  # frames pipelined while an async hook runs
+        self._hook_task: Optional[asyncio.Task[Optional[HTTPResponse]]] = None
         self.handler_task: Optional[asyncio.Task[Any]] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -70,6 +73,8 @@ class ServerConnection(WebSocket):
         self.server._connections.discard(self)
         if self._open_timer is not None:
             self._open_timer.cancel()
+        if self._hook_task is not None:
+            self._hook_task.cancel()  # nobody is left to answer
         super().connection_lost(exc)
 
     def _open_timed_out(self) -> None:
@@ -92,23 +97,29 @@ class ServerConnection(WebSocket):
         self._request_done = True
         self.request = request
         hook = self.server.process_request
-        result = hook(self, request) if hook is not None else None
+        try:
+            result = hook(self, request) if hook is not None else None
+        except Exception:
+            logger.exception("%r: process_request failed", self)
+            self._reject(_INTERNAL_ERROR)
+            return
         if inspect.isawaitable(result):
             self.transport.pause_reading()  # type: ignore[union-attr]
-            task = self.loop.create_task(result)  # type: ignore[arg-type]
-            task.add_done_callback(self._hook_done)
+            self._hook_task = self.loop.create_task(result)  # type: ignore[arg-type]
+            self._hook_task.add_done_callback(self._hook_done)
         else:
             self._respond(result)
 
     def _hook_done(self, task: asyncio.Task[Optional[HTTPResponse]]) -> None:
-        if self.state != CONNECTING or self.transport is None or self.transport.is_closing():
+        self._hook_task = None
+        if task.cancelled() or self.state != CONNECTING or self.transport is None or self.transport.is_closing():
             return
         self.transport.resume_reading()
         try:
             result = task.result()
         except Exception:
             logger.exception("%r: process_request failed", self)
-            self._reject(HTTPResponse(500, "internal server error\n").serialize())
+            self._reject(_INTERNAL_ERROR)
             return
         self._respond(result)
 
@@ -211,9 +222,10 @@ class Server:
         return tuple(self._server.sockets) if self._server is not None else ()
 
     @property
-    def port(self) -> int:
-        """The port of the first listening socket (handy with ``port=0``)."""
-        return self.sockets[0].getsockname()[1]
+    def port(self) -> Optional[int]:
+        """The port of the first listening socket (handy with ``port=0``); None once closed."""
+        sockets = self.sockets
+        return sockets[0].getsockname()[1] if sockets else None
 
     def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
         """Stop accepting, send ``code`` (1001) to every connection, then drop laggards.
@@ -313,17 +325,19 @@ async def serve(
         max_head_size=max_head_size,
         max_headers=max_headers,
     )
+    # The TLS handshake comes before connection_made: bound it by open_timeout too.
+    tls: dict[str, Any] = {"ssl": ssl, "ssl_handshake_timeout": server.options.open_timeout} if ssl else {}
     if sock is not None:
         server._server = await loop.create_server(
-            lambda: ServerConnection(server), sock=sock, ssl=ssl, backlog=backlog
+            lambda: ServerConnection(server), sock=sock, backlog=backlog, **tls
         )
     else:
         server._server = await loop.create_server(
             lambda: ServerConnection(server),
             host,
             port,
-            ssl=ssl,
             reuse_port=reuse_port or None,
             backlog=backlog,
+            **tls,
         )
     return server

@@ -15,15 +15,19 @@
  *     F1..F3  80..BF  80..BF  80..BF
  *     F4      80..8F  80..BF  80..BF    (F4 90.. is above U+10FFFF; F5..FF never valid)
  *
- * How it runs:
- *   - a run of ASCII is skipped 8 bytes at a time, long runs 32..128 bytes per step with
- *     SSE2/AVX2 (OR of the bytes, movemask finds the first non-ASCII byte);
- *   - while >= 4 bytes remain, a whole multi-byte sequence is checked per step with range
- *     tests (no per-byte state);
- *   - only the last < 4 bytes of a chunk, and a sequence split across chunks, go through a
- *     byte-wise state machine whose state is (bytes still needed, allowed range of the next
- *     byte).  Because only the second byte is special, that range is exact and an invalid
- *     byte is reported at the very byte that makes the input unrecoverable.
+ * How it runs (each stage hands the next a position at a sequence boundary):
+ *   1. chunks of >= 32 bytes, on CPUs with AVX2: a branch-free classifier checks 32 bytes
+ *      per step (pairs of adjacent bytes looked up by nibble, see "long chunks" below),
+ *      skipping pure-ASCII blocks 128 bytes per step;
+ *   2. otherwise (short chunks, no AVX2), while >= 4 bytes remain: a direct decoder
+ *      checks one whole 2/3/4-byte sequence per step with range tests; ASCII runs go 8
+ *      bytes a step inline, long ones to an SSE2/AVX2 scanner (OR + movemask);
+ *   3. the last < 4 bytes of a chunk, and a sequence split across chunks, go through a
+ *      byte-wise state machine whose state is (bytes still needed, allowed range of the
+ *      next byte).  Because only the second byte is special, that range is exact, so a
+ *      chunk returns -1 exactly when its bytes make the input unrecoverable (fail-fast).
+ *   Within one chunk any error gives -1; where in the chunk it was found does not matter.
+ * CPU dispatch happens on first use (no init call).
  */
 #ifndef FASTWS_UTF8_H
 #define FASTWS_UTF8_H
@@ -125,17 +129,10 @@ fastws__utf8_ascii_avx2(const unsigned char *p, size_t n)
     return i + fastws__utf8_ascii_words(p + i, n - i);
 }
 
+/* Dispatched on first use (no init call needed): the pointers start at resolvers that
+ * pick the kernels for this CPU, replace themselves, and forward the call. */
 static size_t fastws__utf8_ascii_resolve(const unsigned char *p, size_t n);
-/* Chosen on first use (no init call needed): starts at the resolver, which replaces it. */
 static size_t (*fastws__utf8_ascii)(const unsigned char *, size_t) = fastws__utf8_ascii_resolve;
-
-static size_t fastws__utf8_ascii_resolve(const unsigned char *p, size_t n)
-{
-    __builtin_cpu_init();
-    fastws__utf8_ascii =
-        __builtin_cpu_supports("avx2") ? fastws__utf8_ascii_avx2 : fastws__utf8_ascii_sse2;
-    return fastws__utf8_ascii(p, n);
-}
 #else
 #define fastws__utf8_ascii fastws__utf8_ascii_words
 #endif /* FASTWS_UTF8_X86 */
@@ -195,6 +192,198 @@ static inline const unsigned char *fastws__utf8_fast(const unsigned char *p, con
     return p;
 }
 
+/* ---- long chunks: AVX2 classification of byte pairs ------------------------------------
+ *
+ * 32 bytes per step, no per-sequence branches.  Every error shows up in a pair
+ * (previous byte, this byte), and each kind of bad pair is a product of three nibble
+ * sets: {prev high nibble} x {prev low nibble} x {this byte's high nibble}.  So three
+ * 16-entry shuffle lookups, ANDed, give a byte whose set bits name the errors at that
+ * position (bit assignments below).  The one rule pairs cannot express is how many
+ * continuation bytes a lead takes; that is done with the bytes 2 and 3 back: a
+ * continuation after a continuation (TWO_CONTS) is legal exactly when the byte 2 back is
+ * E0..FF or the byte 3 back is F0..FF.  Errors are ORed up and tested once per step.
+ */
+#ifdef FASTWS_UTF8_X86
+#define FASTWS_U8_TOO_SHORT 0x01 /* lead (C0..FF), then no continuation */
+#define FASTWS_U8_TOO_LONG 0x02  /* continuation right after ASCII */
+#define FASTWS_U8_OVERLONG3 0x04 /* E0 80..9F */
+#define FASTWS_U8_SURROGATE 0x08 /* ED A0..BF */
+#define FASTWS_U8_OVERLONG2 0x10 /* C0/C1, continuation */
+#define FASTWS_U8_TOO_LARGE 0x20 /* F4..FF 90..BF */
+#define FASTWS_U8_F_80 0x40      /* F0 80..8F (overlong) and F5..FF 80..8F (too large) */
+#define FASTWS_U8_TWO_CONTS 0x80 /* continuation after continuation */
+#define FASTWS_U8_ANY (FASTWS_U8_TOO_SHORT | FASTWS_U8_TOO_LONG | FASTWS_U8_TWO_CONTS)
+
+/* Each table maps a nibble to the error kinds it takes part in. */
+static const unsigned char fastws__u8_prev_hi[16] = { /* by the previous byte's high nibble */
+    FASTWS_U8_TOO_LONG, FASTWS_U8_TOO_LONG, FASTWS_U8_TOO_LONG, FASTWS_U8_TOO_LONG,
+    FASTWS_U8_TOO_LONG, FASTWS_U8_TOO_LONG, FASTWS_U8_TOO_LONG, FASTWS_U8_TOO_LONG,
+    FASTWS_U8_TWO_CONTS, FASTWS_U8_TWO_CONTS, FASTWS_U8_TWO_CONTS, FASTWS_U8_TWO_CONTS,
+    FASTWS_U8_TOO_SHORT | FASTWS_U8_OVERLONG2,                       /* Cx */
+    FASTWS_U8_TOO_SHORT,                                             /* Dx */
+    FASTWS_U8_TOO_SHORT | FASTWS_U8_OVERLONG3 | FASTWS_U8_SURROGATE, /* Ex */
+    FASTWS_U8_TOO_SHORT | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,      /* Fx */
+};
+static const unsigned char fastws__u8_prev_lo[16] = { /* by the previous byte's low nibble */
+    FASTWS_U8_ANY | FASTWS_U8_OVERLONG2 | FASTWS_U8_OVERLONG3 | FASTWS_U8_F_80, /* x0 */
+    FASTWS_U8_ANY | FASTWS_U8_OVERLONG2,                                        /* x1 */
+    FASTWS_U8_ANY,
+    FASTWS_U8_ANY,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE,                                        /* x4 */
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,                       /* x5 */
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80 | FASTWS_U8_SURROGATE,  /* xD */
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+    FASTWS_U8_ANY | FASTWS_U8_TOO_LARGE | FASTWS_U8_F_80,
+};
+#define FASTWS_U8_CONT (FASTWS_U8_TOO_LONG | FASTWS_U8_TWO_CONTS | FASTWS_U8_OVERLONG2)
+static const unsigned char fastws__u8_cur_hi[16] = { /* by this byte's high nibble */
+    FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT,
+    FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT,
+    FASTWS_U8_CONT | FASTWS_U8_OVERLONG3 | FASTWS_U8_F_80,      /* 8x */
+    FASTWS_U8_CONT | FASTWS_U8_OVERLONG3 | FASTWS_U8_TOO_LARGE, /* 9x */
+    FASTWS_U8_CONT | FASTWS_U8_SURROGATE | FASTWS_U8_TOO_LARGE, /* Ax */
+    FASTWS_U8_CONT | FASTWS_U8_SURROGATE | FASTWS_U8_TOO_LARGE, /* Bx */
+    FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT, FASTWS_U8_TOO_SHORT,
+};
+#undef FASTWS_U8_CONT
+/* A block ends in a lead that still needs bytes when its last byte is >= C0, the one
+ * before >= E0, or the one before that >= F0: saturating subtract leaves non-zero. */
+static const unsigned char fastws__u8_incomplete[32] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xEF, 0xDF, 0xBF,
+};
+
+/* ORs into err the errors of the 32 bytes `in`; `cross` holds the preceding 16 bytes in
+ * its low lane and the first 16 of `in` in its high lane, so alignr can reach 1, 2, 3
+ * bytes back in both lanes. */
+#define FASTWS__UTF8_CHECK_BLOCK(in, cross, err)                                              \
+    do {                                                                                      \
+        __m256i prev1_ = _mm256_alignr_epi8(in, cross, 15);                                   \
+        __m256i prev2_ = _mm256_alignr_epi8(in, cross, 14);                                   \
+        __m256i prev3_ = _mm256_alignr_epi8(in, cross, 13);                                   \
+        __m256i e_ = _mm256_and_si256(                                                        \
+            _mm256_and_si256(                                                                 \
+                _mm256_shuffle_epi8(prev_hi, _mm256_and_si256(_mm256_srli_epi16(prev1_, 4), nib)), \
+                _mm256_shuffle_epi8(prev_lo, _mm256_and_si256(prev1_, nib))),                 \
+            _mm256_shuffle_epi8(cur_hi, _mm256_and_si256(_mm256_srli_epi16(in, 4), nib)));    \
+        /* 3rd/4th byte of a sequence: bit 7 set where a continuation is required;            \
+         * XOR cancels TWO_CONTS exactly there and flags it where it is missing */            \
+        __m256i must_ = _mm256_or_si256(_mm256_subs_epu8(prev2_, _mm256_set1_epi8(0xE0 - 0x80)), \
+                                        _mm256_subs_epu8(prev3_, _mm256_set1_epi8(0xF0 - 0x80))); \
+        must_ = _mm256_and_si256(must_, _mm256_set1_epi8((char)0x80));                        \
+        err = _mm256_or_si256(err, _mm256_xor_si256(e_, must_));                              \
+    } while (0)
+
+/* Validate whole 32-byte blocks from p (a sequence boundary).  Returns NULL on an error,
+ * else where to resume byte-wise: the start of a sequence the last block may have cut. */
+__attribute__((target("avx2"))) static const unsigned char *
+fastws__utf8_bulk_avx2(const unsigned char *p, const unsigned char *end)
+{
+    /* the 16-entry tables, the same in both 128-bit lanes for vpshufb */
+    const __m256i prev_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)fastws__u8_prev_hi));
+    const __m256i prev_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)fastws__u8_prev_lo));
+    const __m256i cur_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)fastws__u8_cur_hi));
+    const __m256i incomplete = _mm256_loadu_si256((const __m256i *)fastws__u8_incomplete);
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    const unsigned char *start = p, *stop = p + ((size_t)(end - p) & ~(size_t)31);
+    __m256i prev = _mm256_setzero_si256(); /* as if ASCII came before: we start at a boundary */
+    __m256i pending = _mm256_setzero_si256(), err = _mm256_setzero_si256();
+
+    while (p < stop) {
+        __m256i in = _mm256_loadu_si256((const __m256i *)p), cross;
+        if (!_mm256_movemask_epi8(in)) {
+            /* ASCII can't finish an open sequence; then skip the rest of the run 128 bytes
+             * a step.  ASCII behind us looks the same as zeros to the lookups. */
+            if (!_mm256_testz_si256(pending, pending))
+                return NULL;
+            pending = prev = _mm256_setzero_si256();
+            for (p += 32; stop - p >= 128; p += 128) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)p);
+                __m256i b = _mm256_loadu_si256((const __m256i *)(p + 32));
+                __m256i c = _mm256_loadu_si256((const __m256i *)(p + 64));
+                __m256i d = _mm256_loadu_si256((const __m256i *)(p + 96));
+                if (_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d))))
+                    break;
+            }
+            continue;
+        }
+        cross = _mm256_permute2x128_si256(prev, in, 0x21);
+        FASTWS__UTF8_CHECK_BLOCK(in, cross, err);
+        pending = _mm256_subs_epu8(in, incomplete);
+        prev = in;
+        p += 32;
+        if (FASTWS_UTF8_UNLIKELY(!_mm256_testz_si256(err, err)))
+            return NULL;
+    }
+    /* Fewer than 32 bytes left: check one last block ending at `end`, overlapping what is
+     * done (re-checking a pair gives the same answer).  Its "previous" bytes are the 3
+     * real ones before it, moved to the top of a vector. */
+    if (p < end && end - start >= 35) {
+        __m256i in = _mm256_loadu_si256((const __m256i *)(end - 32));
+        __m128i back = _mm_loadu_si128((const __m128i *)(end - 35)); /* bytes 0..2 matter */
+        __m256i before = _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_slli_si128(back, 13), 1);
+        __m256i cross = _mm256_permute2x128_si256(before, in, 0x21);
+        FASTWS__UTF8_CHECK_BLOCK(in, cross, err);
+        if (!_mm256_testz_si256(err, err))
+            return NULL;
+        p = end;
+    }
+    /* Everything before p is checked except a sequence cut at p: resume at the last lead
+     * byte among the last 3 (re-checking it whole is harmless when it was complete). */
+    if (p == start)
+        return p;
+    if (p[-1] >= 0xC0)
+        return p - 1;
+    if (p[-2] >= 0xC0)
+        return p - 2;
+    if (p[-3] >= 0xC0)
+        return p - 3;
+    return p;
+}
+#undef FASTWS__UTF8_CHECK_BLOCK
+
+/* Chunks at least this long go through the bulk stage first. */
+#define FASTWS_UTF8_BULK_MIN 32
+
+static const unsigned char *fastws__utf8_bulk_resolve(const unsigned char *p, const unsigned char *end);
+static const unsigned char *(*fastws__utf8_bulk)(const unsigned char *, const unsigned char *) =
+    fastws__utf8_bulk_resolve;
+
+static void fastws__utf8_pick(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+        fastws__utf8_ascii = fastws__utf8_ascii_avx2;
+        fastws__utf8_bulk = fastws__utf8_bulk_avx2;
+    } else { /* SSE2 only: the sequence decoder with the SSE2 ASCII scanner */
+        fastws__utf8_ascii = fastws__utf8_ascii_sse2;
+        fastws__utf8_bulk = fastws__utf8_fast;
+    }
+}
+
+static size_t fastws__utf8_ascii_resolve(const unsigned char *p, size_t n)
+{
+    fastws__utf8_pick();
+    return fastws__utf8_ascii(p, n);
+}
+
+static const unsigned char *fastws__utf8_bulk_resolve(const unsigned char *p, const unsigned char *end)
+{
+    fastws__utf8_pick();
+    return fastws__utf8_bulk(p, end);
+}
+#else
+#define FASTWS_UTF8_BULK_MIN 32
+#define fastws__utf8_bulk fastws__utf8_fast
+#endif /* FASTWS_UTF8_X86 */
+
 /* ---- public API ------------------------------------------------------------------------ */
 
 /* Validate the next chunk.  0: everything so far is a valid UTF-8 prefix; -1: it can no
@@ -214,6 +403,8 @@ static inline int fastws_utf8_feed(fastws_utf8_state *st, const unsigned char *p
         goto tail;
     }
     for (;;) {
+        if (end - p >= FASTWS_UTF8_BULK_MIN && !(p = fastws__utf8_bulk(p, end)))
+            goto fail;
         p = fastws__utf8_fast(p, end);
         if (!p)
             goto fail;

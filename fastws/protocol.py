@@ -283,6 +283,7 @@ class WebSocket(asyncio.Protocol):
         code, reason = codec.parse_close_payload(payload)  # already validated by the parser
         self._close_received = True
         self.close_code, self.close_reason = code, reason
+        self._wake_reader()  # no message can follow: a waiting recv() raises now
         if not self._close_sent:
             # Echo the peer's code (RFC 6455 §5.5.1); an empty close is echoed empty.
             self._send_close_frame(None if code == CLOSE_NO_STATUS else code, "")
@@ -293,19 +294,19 @@ class WebSocket(asyncio.Protocol):
         """Both close frames exchanged: the server closes TCP first (RFC 6455 §7.1.1)."""
         if not self.client:
             self.transport.close()  # type: ignore[union-attr]
-        else:
-            self._start_close_timer()  # the client waits for the server to close
+        self._start_close_timer()  # the flush (server) or the server (client) may never come
 
     def _protocol_error(self, exc: ProtocolError) -> None:
         """Fail the connection (RFC 6455 §7.1.7): close frame with the code, then drop TCP."""
-        if self.listener is not None:
-            self._call_listener(self.listener.on_error, self, exc)
         if self.close_code is None:
             self.close_code, self.close_reason = exc.code, exc.reason
         if not self._close_sent and self.state in (OPEN, CLOSING):
             self._send_close_frame(exc.code, exc.reason[:123])
         self.state = CLOSING
         self.transport.close()  # type: ignore[union-attr]
+        self._start_close_timer()
+        if self.listener is not None:
+            self._call_listener(self.listener.on_error, self, exc)
 
     # --- the awaitable API ----------------------------------------------------
 
@@ -388,8 +389,9 @@ class WebSocket(asyncio.Protocol):
                     opcode = await self._send_fragment(opcode, fragment)
             if opcode is None:
                 return  # nothing to send
-            if self.state == OPEN:
-                self._write_frame(OP_CONTINUATION, b"", fin=True)
+            if self.state != OPEN:
+                raise self._closed_exception()
+            self._write_frame(OP_CONTINUATION, b"", fin=True)
         finally:
             self._fragmented_send = False
 
@@ -418,9 +420,9 @@ class WebSocket(asyncio.Protocol):
             data = bytes(data)
         if data in self._pings:
             raise ValueError("a ping with this payload is already waiting for its pong")
+        self._write_frame(OP_PING, data)  # raises ValueError for over 125 bytes: nothing registered
         waiter: asyncio.Future[float] = self.loop.create_future()
         self._pings[data] = (waiter, time.monotonic())
-        self._write_frame(OP_PING, data)
         return waiter
 
     def _pong_received(self, payload: bytes) -> None:

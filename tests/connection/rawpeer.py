@@ -14,7 +14,6 @@ import hashlib
 import os
 import struct
 from dataclasses import dataclass
-from typing import Optional, Union
 
 from codec_helpers import encode_frame
 
@@ -28,7 +27,7 @@ def accept_for(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + GUID).digest())
 
 
-def close_payload(code: Optional[int] = None, reason: Union[bytes, str] = b"") -> bytes:
+def close_payload(code: int | None = None, reason: bytes | str = b"") -> bytes:
     if code is None:
         return b""
     if isinstance(reason, str):
@@ -36,7 +35,7 @@ def close_payload(code: Optional[int] = None, reason: Union[bytes, str] = b"") -
     return struct.pack("!H", code) + reason
 
 
-def parse_close(payload: bytes) -> tuple[Optional[int], bytes]:
+def parse_close(payload: bytes) -> tuple[int | None, bytes]:
     if not payload:
         return None, b""
     return struct.unpack("!H", payload[:2])[0], payload[2:]
@@ -51,7 +50,7 @@ class RawFrame:
     payload: bytes
 
     @property
-    def close(self) -> tuple[Optional[int], bytes]:
+    def close(self) -> tuple[int | None, bytes]:
         assert self.opcode == OP_CLOSE, self
         return parse_close(self.payload)
 
@@ -122,16 +121,16 @@ class RawPeer:
 
     # --- sending --------------------------------------------------------------------
 
-    def frame(self, opcode: int, payload: Union[bytes, str] = b"", *, masked: Optional[bool] = None, **kw) -> bytes:
+    def frame(self, opcode: int, payload: bytes | str = b"", *, masked: bool | None = None, **kw) -> bytes:
         """Encode one frame as this peer sends it (masked iff client, unless ``masked`` says otherwise)."""
         if masked is None:
             masked = self.client
         return encode_frame(opcode, payload, key=os.urandom(4) if masked else None, **kw)
 
-    def send(self, opcode: int, payload: Union[bytes, str] = b"", **kw) -> None:
+    def send(self, opcode: int, payload: bytes | str = b"", **kw) -> None:
         self.writer.write(self.frame(opcode, payload, **kw))
 
-    def send_close(self, code: Optional[int] = 1000, reason: Union[bytes, str] = b"") -> None:
+    def send_close(self, code: int | None = 1000, reason: bytes | str = b"") -> None:
         self.send(OP_CLOSE, close_payload(code, reason))
 
     def write(self, data: bytes) -> None:
@@ -212,11 +211,14 @@ class RawServer:
 
     def __init__(self) -> None:
         self.peers: asyncio.Queue[RawPeer] = asyncio.Queue()
-        self.server: Optional[asyncio.AbstractServer] = None
+        self.all_peers: list[RawPeer] = []
+        self.server: asyncio.AbstractServer | None = None
 
-    async def __aenter__(self) -> RawServer:
+    async def __aenter__(self) -> RawServer:  # noqa: PYI034
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self.peers.put(await RawPeer.accept(reader, writer))
+            peer = await RawPeer.accept(reader, writer)
+            self.all_peers.append(peer)
+            await self.peers.put(peer)
 
         self.server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
         return self
@@ -232,5 +234,5 @@ class RawServer:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self.server is not None
         self.server.close()
-        while not self.peers.empty():
-            self.peers.get_nowait().abort()
+        for peer in self.all_peers:
+            peer.abort()

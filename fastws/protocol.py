@@ -169,7 +169,7 @@ class WebSocket(asyncio.Protocol):
         if self.listener is not None:
             self._call_listener(self.listener.on_open, self)
         if trailing:
-            self._frames_received(trailing)
+            self.data_received(trailing)
 
     # --- asyncio.Protocol ---------------------------------------------------
 
@@ -178,10 +178,34 @@ class WebSocket(asyncio.Protocol):
         self.remote_address = transport.get_extra_info("peername")
 
     def data_received(self, data: bytes) -> None:
-        if self._parser is None:
+        # The hot path: one Python call per read, messages dispatched inline.
+        parser = self._parser
+        if parser is None:
             self._handshake_data(data)
+            return
+        try:
+            frames = parser.feed(data)
+        except ProtocolError as exc:
+            frames = exc.frames
+            error: Optional[ProtocolError] = exc
         else:
-            self._frames_received(data)
+            error = None
+        listener = self.listener
+        for frame in frames:
+            if frame.opcode <= OP_BINARY:
+                if self.state != OPEN:
+                    continue  # data after our close frame is ignored (RFC 6455 §1.4)
+                if listener is not None:
+                    try:
+                        listener.on_message(self, frame.payload)
+                    except Exception as exc:
+                        self._listener_failed(exc)
+                else:
+                    self._queue_message(frame.payload)
+            else:
+                self._control_received(frame.opcode, frame.payload)
+        if error is not None:
+            self._protocol_error(error)
 
     def _handshake_data(self, data: bytes) -> None:  # overridden by both sides
         raise NotImplementedError
@@ -224,31 +248,6 @@ class WebSocket(asyncio.Protocol):
             self._call_listener(self.listener.on_close, self, self.close_code, self.close_reason)
 
     # --- receiving ----------------------------------------------------------
-
-    def _frames_received(self, data: bytes) -> None:
-        try:
-            frames = self._parser.feed(data)
-        except ProtocolError as exc:
-            frames = exc.frames
-            error: Optional[ProtocolError] = exc
-        else:
-            error = None
-        listener = self.listener
-        for frame in frames:
-            if frame.opcode <= OP_BINARY:
-                if self.state != OPEN:
-                    continue  # data after our close frame is ignored (RFC 6455 §1.4)
-                if listener is not None:
-                    try:
-                        listener.on_message(self, frame.payload)
-                    except Exception as exc:
-                        self._listener_failed(exc)
-                else:
-                    self._queue_message(frame.payload)
-            else:
-                self._control_received(frame.opcode, frame.payload)
-        if error is not None:
-            self._protocol_error(error)
 
     def _queue_message(self, message: Data) -> None:
         messages = self._messages
@@ -353,13 +352,20 @@ class WebSocket(asyncio.Protocol):
         Writes at once; the returned awaitable completes when the transport's
         buffer is below ``write_limit`` (await it for flow control).
         """
+        if self.state != OPEN or self._fragmented_send:
+            self._refuse_send()
+        opcode = OP_TEXT if isinstance(message, str) else OP_BINARY
+        # _write_frame inlined: this is the hot path of every echo.
+        if len(message) < _WRITELINES_THRESHOLD:
+            self.transport.write(self._builder.build(opcode, message))  # type: ignore[union-attr]
+        else:
+            self.transport.writelines(self._builder.build_parts(opcode, message))  # type: ignore[union-attr]
+        return self._drain_waiter or _READY
+
+    def _refuse_send(self) -> None:
         if self.state != OPEN:
             raise self._closed_exception()
-        if self._fragmented_send:
-            raise RuntimeError("a fragmented message is being sent; finish it first")
-        opcode = OP_TEXT if isinstance(message, str) else OP_BINARY
-        self._write_frame(opcode, message)
-        return self._drain_waiter or _READY
+        raise RuntimeError("a fragmented message is being sent; finish it first")
 
     def _write_frame(self, opcode: int, payload: Any, fin: bool = True, rsv1: bool = False) -> None:
         transport = self.transport

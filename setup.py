@@ -44,8 +44,9 @@ def extensions() -> list[Extension]:
         depends=["src/mask.h", "src/utf8.h"],
         extra_compile_args=["-O3"],
     )
+    core = Extension("fastws._core_c", ["src/_core_c.pyx"], extra_compile_args=["-O3"])
     try:
-        return cythonize([codec], compiler_directives={"language_level": "3"})
+        return cythonize([codec, core], compiler_directives={"language_level": "3"})
     except Exception as exc:
         _warn(f"cythonizing the codec failed: {exc}")
         return []

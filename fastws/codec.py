@@ -7,10 +7,10 @@ module explicitly, so tests and benchmarks can compare them side by side.
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
 from . import _codec_py
+from ._impl import load
 from .constants import *  # noqa: F403  (opcodes and close codes belong to the codec API)
 from .exceptions import ProtocolError
 
@@ -26,16 +26,7 @@ def implementation(name: str) -> ModuleType:
     raise ValueError(f"unknown codec implementation {name!r}; expected 'c' or 'python'")
 
 
-def _active() -> ModuleType:
-    if os.environ.get("FASTWS_PURE", "") not in ("", "0"):
-        return _codec_py
-    try:
-        return implementation("c")
-    except ImportError:
-        return _codec_py
-
-
-_impl = _active()
+_impl = load("fastws._codec_c", "fastws._codec_py")
 IMPLEMENTATION: str = _impl.IMPLEMENTATION
 Frame = _impl.Frame
 FrameParser = _impl.FrameParser

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Union
 
 from . import codec
+from ._impl import load
 from .constants import (
     CLOSE_ABNORMAL,
     CLOSE_GOING_AWAY,
@@ -44,12 +45,13 @@ logger = logging.getLogger("fastws")
 
 Data = Union[str, bytes]
 
-CONNECTING, OPEN, CLOSING, CLOSED = range(4)
+CONNECTING, OPEN, CLOSING, CLOSED = range(4)  # OPEN must equal _core.OPEN (checked below)
 _STATE_NAMES = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
 
-# Above this size a frame is written as header + payload (writelines) rather
-# than copied into one buffer.
-_WRITELINES_THRESHOLD = 64 * 1024
+_core = load("fastws._core_c", "fastws._core_py")
+ProtocolCore = _core.ProtocolCore
+_WRITELINES_THRESHOLD = _core.WRITELINES_THRESHOLD
+assert _core.OPEN == OPEN
 
 
 @dataclass
@@ -97,19 +99,9 @@ class Listener:
         """The write buffer drained: sending may resume."""
 
 
-class _Ready:
-    """An awaitable that completes at once: what send() returns when nothing must wait."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Any:
-        return iter(())
 
 
-_READY = _Ready()
-
-
-class WebSocket(asyncio.Protocol):
+class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type]
     """One WebSocket connection (see the module docstring)."""
 
     # Set by the opening handshake (server.py / client.py).
@@ -176,36 +168,6 @@ class WebSocket(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.remote_address = transport.get_extra_info("peername")
-
-    def data_received(self, data: bytes) -> None:
-        # The hot path: one Python call per read, messages dispatched inline.
-        parser = self._parser
-        if parser is None:
-            self._handshake_data(data)
-            return
-        try:
-            frames = parser.feed(data)
-        except ProtocolError as exc:
-            frames = exc.frames
-            error: Optional[ProtocolError] = exc
-        else:
-            error = None
-        listener = self.listener
-        for frame in frames:
-            if frame.opcode <= OP_BINARY:
-                if self.state != OPEN:
-                    continue  # data after our close frame is ignored (RFC 6455 §1.4)
-                if listener is not None:
-                    try:
-                        listener.on_message(self, frame.payload)
-                    except Exception as exc:
-                        self._listener_failed(exc)
-                else:
-                    self._queue_message(frame.payload)
-            else:
-                self._control_received(frame.opcode, frame.payload)
-        if error is not None:
-            self._protocol_error(error)
 
     def _handshake_data(self, data: bytes) -> None:  # overridden by both sides
         raise NotImplementedError
@@ -345,22 +307,6 @@ class WebSocket(asyncio.Protocol):
         await asyncio.shield(self._closed_waiter)
 
     # --- sending (both APIs) ---------------------------------------------------
-
-    def send(self, message: Union[str, bytes, bytearray, memoryview]) -> Awaitable[None]:
-        """Send a text (str) or binary (bytes-like) message.
-
-        Writes at once; the returned awaitable completes when the transport's
-        buffer is below ``write_limit`` (await it for flow control).
-        """
-        if self.state != OPEN or self._fragmented_send:
-            self._refuse_send()
-        opcode = OP_TEXT if isinstance(message, str) else OP_BINARY
-        # _write_frame inlined: this is the hot path of every echo.
-        if len(message) < _WRITELINES_THRESHOLD:
-            self.transport.write(self._builder.build(opcode, message))  # type: ignore[union-attr]
-        else:
-            self.transport.writelines(self._builder.build_parts(opcode, message))  # type: ignore[union-attr]
-        return self._drain_waiter or _READY
 
     def _refuse_send(self) -> None:
         if self.state != OPEN:

@@ -1,0 +1,95 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Compiled connection core: the twin of ``fastws/_core_py.py``, same shape.
+
+Compiled, ``data_received`` and ``send`` cost no Python frame: the event loop
+calls straight into C, and so does a listener's ``ws.send(...)``.
+"""
+
+cimport cython
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.unicode cimport PyUnicode_Check
+
+from .exceptions import ProtocolError
+
+IMPLEMENTATION = "c"
+
+OPEN = 1
+cdef enum:
+    _OPEN = 1
+    _OP_TEXT = 0x1
+    _OP_BINARY = 0x2
+    _WRITELINES_THRESHOLD = 64 * 1024
+
+WRITELINES_THRESHOLD = _WRITELINES_THRESHOLD
+
+
+@cython.final
+cdef class _Ready:
+    """An awaitable that completes at once: what send() returns when nothing must wait."""
+
+    def __await__(self):
+        return iter(())
+
+
+READY = _Ready()
+
+
+cdef class ProtocolCore:
+    """Hot path of a WebSocket connection (see the module docstring)."""
+
+    cdef public int state
+    cdef public object transport
+    cdef public object listener
+    cdef public object _parser
+    cdef public object _builder
+    cdef public object _drain_waiter
+    cdef public bint _fragmented_send
+
+    def data_received(self, data):
+        cdef object parser = self._parser
+        cdef list frames
+        cdef object error = None
+        cdef object frame, listener
+        cdef Py_ssize_t i, n
+        if parser is None:
+            self._handshake_data(data)
+            return
+        try:
+            frames = parser.feed(data)
+        except ProtocolError as exc:
+            frames = exc.frames
+            error = exc
+        listener = self.listener
+        n = PyList_GET_SIZE(frames)
+        for i in range(n):
+            frame = <object>PyList_GET_ITEM(frames, i)
+            if frame.opcode <= _OP_BINARY:
+                if self.state != _OPEN:
+                    continue  # data after our close frame is ignored (RFC 6455 §1.4)
+                if listener is not None:
+                    try:
+                        listener.on_message(self, frame.payload)
+                    except Exception as exc:
+                        self._listener_failed(exc)
+                else:
+                    self._queue_message(frame.payload)
+            else:
+                self._control_received(frame.opcode, frame.payload)
+        if error is not None:
+            self._protocol_error(error)
+
+    def send(self, message):
+        """Send a text (str) or binary (bytes-like) message.
+
+        Writes at once; the returned awaitable completes when the transport's
+        buffer is below ``write_limit`` (await it for flow control).
+        """
+        cdef int opcode
+        if self.state != _OPEN or self._fragmented_send:
+            self._refuse_send()
+        opcode = _OP_TEXT if PyUnicode_Check(message) else _OP_BINARY
+        if len(message) < _WRITELINES_THRESHOLD:
+            self.transport.write(self._builder.build(opcode, message))
+        else:
+            self.transport.writelines(self._builder.build_parts(opcode, message))
+        return self._drain_waiter or READY

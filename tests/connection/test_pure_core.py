@@ -1,0 +1,42 @@
+"""The pure-Python connection core (``fastws._core_py``) passes the connection suite.
+
+The core is chosen when ``fastws.protocol`` is imported, so the twin cannot be
+swapped inside this process: the suite runs again in a subprocess with
+``FASTWS_PURE=1`` (pure core and pure codec, as on a machine without a compiler).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def test_compiled_core_is_active_here() -> None:
+    from fastws import protocol
+
+    expected = "python" if os.environ.get("FASTWS_PURE") == "1" else "c"
+    assert protocol._core.IMPLEMENTATION == expected
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(os.environ.get("FASTWS_PURE") == "1", reason="this process already runs the pure core")
+def test_connection_suite_on_the_pure_core() -> None:
+    files = ["test_interop_websockets.py", "test_closing.py", "test_callbacks.py", "test_handshake_net.py"]
+    env = {**os.environ, "FASTWS_PURE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", "not 16", *files],
+        cwd=HERE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
+    tail = "\n".join(result.stdout.splitlines()[-15:])
+    assert result.returncode == 0, f"pure-core run failed:\n{tail}\n{result.stderr[-2000:]}"
+    assert " passed" in tail

@@ -1,0 +1,23 @@
+"""Type stub of the compiled connection core (``fastws._core_c``, from ``src/_core_c.pyx``).
+
+``fastws._core_py`` is its pure-Python twin; ``fastws.protocol.WebSocket`` subclasses it.
+"""
+
+from typing import Any, Awaitable, Final, Optional, Union
+
+IMPLEMENTATION: Final[str]
+OPEN: Final[int]
+WRITELINES_THRESHOLD: Final[int]
+READY: Awaitable[None]
+
+class ProtocolCore:
+    state: int
+    transport: Any
+    listener: Any
+    _parser: Any
+    _builder: Any
+    _drain_waiter: Optional[Awaitable[None]]
+    _fragmented_send: bool
+    def data_received(self, data: bytes) -> None: ...
+    def send(self, message: Union[str, bytes, bytearray, memoryview]) -> Awaitable[None]:
+        """Send a text (str) or binary (bytes-like) message; await the result for flow control."""

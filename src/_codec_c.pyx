@@ -7,6 +7,7 @@ so a reader can diff them.  The byte-level kernels live in ``mask.h`` and ``utf8
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
@@ -87,6 +88,10 @@ def mask_inplace(buf, key):
     cdef unsigned char k[4]
     cdef Py_buffer view
     _get_key(key, k)
+    if PyByteArray_CheckExact(buf):  # the common case, without the buffer protocol
+        fastws_mask(<unsigned char*>PyByteArray_AS_STRING(buf), <const unsigned char*>PyByteArray_AS_STRING(buf),
+                    PyByteArray_GET_SIZE(buf), k, 0)
+        return
     try:
         PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
     except BufferError:
@@ -183,6 +188,7 @@ def parse_close_payload(payload):
 
 @cython.final
 @cython.freelist(64)
+@cython.no_gc  # holds only ints and a str/bytes payload: no cycles, and GC passes over frames were costly
 cdef class Frame:
     """A received frame, or an assembled message (see the stub)."""
 

@@ -1,0 +1,91 @@
+"""picows load client: a WSListener that sends the payload again from ``on_ws_frame``.
+
+Like the picows echo server it takes the payload with ``get_payload_as_bytes()``,
+so every client hands the application a ``bytes`` object.  Runs on uvloop's
+transport (``use_aiofastnet=False``), like every other client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ..common import MAX_SIZE
+from ._base import Recorder, ws_url
+
+
+async def run(command: dict) -> dict:
+    from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
+
+    binary = WSMsgType.BINARY
+
+    class LoadListener(WSListener):
+        def __init__(self, recorder: Recorder, done: asyncio.Future) -> None:
+            super().__init__()
+            self.rec = recorder
+            self.done = done
+            self.size = recorder.size
+            self.payload = recorder.payload
+            self.append = recorder.latencies.append
+            self.sent = 0
+            self.unchecked = True
+            self.transport = None
+
+        def on_ws_connected(self, transport) -> None:  # type: ignore[no-untyped-def]
+            self.transport = transport
+
+        def go(self) -> None:
+            self.rec.begin()
+            self.sent = time.perf_counter_ns()
+            self.transport.send(binary, self.payload)  # type: ignore[union-attr]
+
+        def on_ws_frame(self, transport, frame) -> None:  # type: ignore[no-untyped-def]
+            now = time.perf_counter_ns()
+            if frame.msg_type != binary:
+                if frame.msg_type == WSMsgType.CLOSE and not self.done.done():
+                    self.done.set_exception(ConnectionError("server closed the connection"))
+                return
+            self.append(now - self.sent)
+            message = frame.get_payload_as_bytes()
+            try:
+                if len(message) != self.size:
+                    raise self.rec.wrong_size(len(message))
+                if self.unchecked:
+                    self.rec.check(message)
+                    self.unchecked = False
+                if now >= self.rec.deadline and not self.rec.advance(now):
+                    self.rec.check(message)
+                    self.done.set_result(None)
+                    return
+            except Exception as exc:
+                if not self.done.done():
+                    self.done.set_exception(exc)
+                return
+            self.sent = time.perf_counter_ns()
+            transport.send(binary, self.payload)
+
+        def on_ws_disconnected(self, transport) -> None:  # type: ignore[no-untyped-def]
+            if not self.done.done():
+                self.done.set_exception(ConnectionError("disconnected"))
+
+    loop = asyncio.get_running_loop()
+    recorder = Recorder(command)
+    done = loop.create_future()
+    transport, listener = await ws_connect(
+        lambda: LoadListener(recorder, done),
+        ws_url(command),
+        enable_auto_ping=False,
+        max_frame_size=MAX_SIZE,
+        use_aiofastnet=False,
+    )
+    try:
+        listener.go()
+        await done
+    finally:
+        try:
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+            await asyncio.wait_for(transport.wait_disconnected(), 5)
+        except Exception:
+            transport.disconnect(graceful=False)
+    return recorder.result()

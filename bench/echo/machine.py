@@ -1,0 +1,72 @@
+"""What the numbers were measured on: CPU, kernel, Python, library versions, load."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+from importlib import metadata
+
+DISTRIBUTIONS = ("fastws", "uvloop", "picows", "aiofastnet", "websockets", "aiohttp", "Cython")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hypervisor() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return "virtual machine" if " hypervisor" in f.read(4096) else "bare metal"
+    except OSError:
+        return "?"
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name in DISTRIBUTIONS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def fastws_codec() -> str:
+    try:
+        from fastws import codec
+
+        return codec.IMPLEMENTATION
+    except Exception as exc:  # noqa: BLE001 (recorded, not fatal)
+        return f"unavailable ({exc})"
+
+
+def loadavg() -> list[float]:
+    try:
+        return [float(x) for x in open("/proc/loadavg").read().split()[:3]]
+    except OSError:
+        return []
+
+
+def describe() -> dict:
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "virtualization": hypervisor(),
+        "kernel": platform.release(),
+        "os": platform.platform(terse=True),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "python_build": sys.version.replace("\n", " "),
+        "versions": versions(),
+        "fastws_codec_default": fastws_codec(),
+        "loadavg_start": loadavg(),
+    }

@@ -1,4 +1,4 @@
-"""Builds the Cython codec; without a compiler (or with FASTWS_NO_EXTENSIONS=1) the pure-Python twin is used."""
+"""Builds the Cython codec and deflate kernels; without a compiler (or with FASTWS_NO_EXTENSIONS=1) the pure-Python twins are used."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from setuptools.command.build_ext import build_ext
 
 
 def _warn(message: str) -> None:
-    print(f"\nWARNING: {message}\nfastws falls back to its pure-Python codec.\n", file=sys.stderr)
+    print(f"\nWARNING: {message}\nfastws falls back to its pure-Python implementation of it.\n", file=sys.stderr)
 
 
 class OptionalBuildExt(build_ext):
@@ -45,11 +45,21 @@ def extensions() -> list[Extension]:
         extra_compile_args=["-O3"],
     )
     core = Extension("fastws._core_c", ["src/_core_c.pyx"], extra_compile_args=["-O3"])
-    try:
-        return cythonize([codec, core], compiler_directives={"language_level": "3"})
-    except Exception as exc:
-        _warn(f"cythonizing the codec failed: {exc}")
-        return []
+    # permessage-deflate kernels: need zlib's headers and libz; without them the
+    # pure-Python twin (Python's zlib module) is used, the codec is unaffected.
+    deflate = Extension(
+        "fastws._deflate_c",
+        ["src/_deflate_c.pyx"],
+        libraries=["z"],
+        extra_compile_args=["-O3"],
+    )
+    built = []
+    for ext in (codec, core, deflate):
+        try:
+            built.extend(cythonize([ext], compiler_directives={"language_level": "3"}))
+        except Exception as exc:
+            _warn(f"cythonizing {ext.name} failed: {exc}")
+    return built
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -26,13 +26,6 @@ cdef extern from "mask.h" nogil:
     void fastws_mask(unsigned char *dst, const unsigned char *src, size_t length,
                      const unsigned char *key, unsigned phase)
 
-cdef extern from "utf8.h" nogil:
-    ctypedef struct fastws_utf8_state:
-        pass
-    void fastws_utf8_reset(fastws_utf8_state *st)
-    int fastws_utf8_feed(fastws_utf8_state *st, const unsigned char *p, size_t n)
-    int fastws_utf8_complete(const fastws_utf8_state *st)
-    int fastws_utf8_validate(const unsigned char *p, size_t n)
 
 fastws_mask_init()
 
@@ -116,7 +109,6 @@ def validate_utf8(data):
 cdef class Utf8Validator:
     """Incremental, fail-fast UTF-8 validator (see the stub for the contract)."""
 
-    cdef fastws_utf8_state _state
 
     def __cinit__(self):
         fastws_utf8_reset(&self._state)
@@ -192,9 +184,6 @@ def parse_close_payload(payload):
 cdef class Frame:
     """A received frame, or an assembled message (see the stub)."""
 
-    cdef public int opcode
-    cdef public bint fin, rsv1, rsv2, rsv3
-    cdef public object payload
 
     def __init__(self, int opcode, bint fin, bint rsv1, bint rsv2, bint rsv3, payload):
         self.opcode = opcode
@@ -232,24 +221,6 @@ cdef inline str _decode_utf8(bytes payload):
 cdef class FrameParser:
     """Sans-IO frame parser (see the stub for the contract)."""
 
-    cdef bint _client, _allow_rsv1, _assemble
-    cdef public Py_ssize_t max_frame_size, max_message_size
-    cdef unsigned char _header[14]  # a header split across feeds
-    cdef Py_ssize_t _header_len
-    # The frame being received (valid once the header is complete).
-    cdef bint _in_payload, _fin, _rsv1, _masked, _streamed
-    cdef int _opcode
-    cdef Py_ssize_t _length, _received
-    cdef unsigned char _key[4]
-    cdef bytes _payload  # filled in place when the payload spans feeds
-    # The data message being received.
-    cdef int _msg_opcode  # 0: none in progress
-    cdef bint _msg_rsv1
-    cdef Py_ssize_t _msg_size
-    cdef list _parts
-    cdef fastws_utf8_state _utf8
-    cdef object _error
-    cdef bint _closed
 
     def __init__(self, client, *, Py_ssize_t max_frame_size=DEFAULT_MAX_FRAME_SIZE,
                  Py_ssize_t max_message_size=DEFAULT_MAX_MESSAGE_SIZE, allow_rsv1=False, assemble=True):
@@ -272,6 +243,9 @@ cdef class FrameParser:
         self._closed = False
 
     def feed(self, data):
+        return self._feed_object(data)
+
+    cdef list _feed_object(self, object data):
         cdef Py_buffer view
         cdef list frames
         if self._error is not None:
@@ -515,9 +489,6 @@ cdef class FrameParser:
 cdef class FrameBuilder:
     """Encodes frames; a client masks each with a fresh random key."""
 
-    cdef bint _client
-    cdef bytes _keys
-    cdef Py_ssize_t _key_pos
 
     def __init__(self, client):
         self._client = bool(client)
@@ -561,6 +532,9 @@ cdef class FrameBuilder:
         return 10
 
     def build(self, int opcode, payload=b"", bint fin=True, bint rsv1=False):
+        return self._build(opcode, payload, fin, rsv1)
+
+    cdef bytes _build(self, int opcode, object payload, bint fin, bint rsv1):
         cdef Py_buffer view
         cdef const unsigned char *data
         cdef Py_ssize_t n, size

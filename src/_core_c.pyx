@@ -9,6 +9,8 @@ cimport cython
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.unicode cimport PyUnicode_Check
 
+from fastws._codec_c cimport Frame, FrameBuilder, FrameParser
+
 from .exceptions import ProtocolError
 
 IMPLEMENTATION = "c"
@@ -49,13 +51,17 @@ cdef class ProtocolCore:
         cdef object parser = self._parser
         cdef list frames
         cdef object error = None
-        cdef object frame, listener
+        cdef object frame, listener, payload
         cdef Py_ssize_t i, n
+        cdef int opcode
         if parser is None:
             self._handshake_data(data)
             return
         try:
-            frames = parser.feed(data)
+            if type(parser) is FrameParser:  # the compiled codec: a C call, no argument parsing
+                frames = (<FrameParser>parser)._feed_object(data)
+            else:
+                frames = parser.feed(data)
         except ProtocolError as exc:
             frames = exc.frames
             error = exc
@@ -63,18 +69,24 @@ cdef class ProtocolCore:
         n = PyList_GET_SIZE(frames)
         for i in range(n):
             frame = <object>PyList_GET_ITEM(frames, i)
-            if frame.opcode <= _OP_BINARY:
+            if type(frame) is Frame:
+                opcode = (<Frame>frame).opcode
+                payload = (<Frame>frame).payload
+            else:
+                opcode = frame.opcode
+                payload = frame.payload
+            if opcode <= _OP_BINARY:
                 if self.state != _OPEN:
                     continue  # data after our close frame is ignored (RFC 6455 §1.4)
                 if listener is not None:
                     try:
-                        listener.on_message(self, frame.payload)
+                        listener.on_message(self, payload)
                     except Exception as exc:
                         self._listener_failed(exc)
                 else:
-                    self._queue_message(frame.payload)
+                    self._queue_message(payload)
             else:
-                self._control_received(frame.opcode, frame.payload)
+                self._control_received(opcode, payload)
         if error is not None:
             self._protocol_error(error)
 
@@ -85,11 +97,15 @@ cdef class ProtocolCore:
         buffer is below ``write_limit`` (await it for flow control).
         """
         cdef int opcode
+        cdef object builder = self._builder
         if self.state != _OPEN or self._fragmented_send:
             self._refuse_send()
         opcode = _OP_TEXT if PyUnicode_Check(message) else _OP_BINARY
         if len(message) < _WRITELINES_THRESHOLD:
-            self.transport.write(self._builder.build(opcode, message))
+            if type(builder) is FrameBuilder:  # the compiled codec: a C call
+                self.transport.write((<FrameBuilder>builder)._build(opcode, message, True, False))
+            else:
+                self.transport.write(builder.build(opcode, message))
         else:
             self.transport.writelines(self._builder.build_parts(opcode, message))
         return self._drain_waiter or READY

@@ -44,7 +44,14 @@ def extensions() -> list[Extension]:
         depends=["src/mask.h", "src/utf8.h"],
         extra_compile_args=["-O3"],
     )
-    core = Extension("fastws._core_c", ["src/_core_c.pyx"], extra_compile_args=["-O3"])
+    # The connection core cimports the codec (fastws/_codec_c.pxd, which includes utf8.h).
+    core = Extension(
+        "fastws._core_c",
+        ["src/_core_c.pyx"],
+        include_dirs=["src"],
+        depends=["fastws/_codec_c.pxd"],
+        extra_compile_args=["-O3"],
+    )
     # permessage-deflate kernels: need zlib's headers and libz; without them the
     # pure-Python twin (Python's zlib module) is used, the codec is unaffected.
     deflate = Extension(
@@ -56,7 +63,7 @@ def extensions() -> list[Extension]:
     built = []
     for ext in (codec, core, deflate):
         try:
-            built.extend(cythonize([ext], compiler_directives={"language_level": "3"}))
+            built.extend(cythonize([ext], include_path=["."], compiler_directives={"language_level": "3"}))
         except Exception as exc:
             _warn(f"cythonizing {ext.name} failed: {exc}")
     return built

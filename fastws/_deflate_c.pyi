@@ -1,0 +1,60 @@
+"""Type stub of the compiled permessage-deflate kernels (``fastws._deflate_c``, built from ``src/_deflate_c.pyx``).
+
+The pure-Python twin ``fastws._deflate_py`` has exactly this API and behaviour
+(and produces byte-identical output, level 0 aside); ``fastws.deflate`` picks
+whichever is active.
+"""
+
+from typing import Final, Optional, Union
+
+from typing_extensions import Buffer
+
+IMPLEMENTATION: Final[str]  # "c" here, "python" in the twin
+
+class Compressor:
+    """Raw-deflate compressor for one direction of one connection (RFC 7692 §7.2.1).
+
+    ``window_bits`` 8..15 (8 runs as 9, whose matches stay within 250 bytes, so
+    the output still fits an 8-bit window), ``level`` -1..9, ``mem_level`` 1..9;
+    ValueError otherwise.  zlib's state is created on first use.
+    """
+
+    window_bits: int
+    no_context_takeover: bool
+    level: int
+    mem_level: int
+    def __init__(
+        self, window_bits: int = 15, no_context_takeover: bool = False, level: int = 1, mem_level: int = 8
+    ) -> None: ...
+    def compress(self, data: Union[str, Buffer]) -> bytes:
+        """One whole message (str as UTF-8): sync flush, trailing 00 00 ff ff removed.
+
+        With ``no_context_takeover`` the stream is reset afterwards.
+        """
+    def compress_fragment(self, data: Union[str, Buffer], final: bool) -> bytes:
+        """One frame of a fragmented message, sync-flushed so the peer can inflate it at once.
+
+        Only the ``final`` fragment has its 00 00 ff ff removed (and resets the
+        stream with ``no_context_takeover``).  The frames' payloads, concatenated,
+        are the compressed message.
+        """
+    def reset(self) -> None:
+        """Forget the context (the next message starts a new stream)."""
+
+class Decompressor:
+    """Raw-deflate decompressor for one direction of one connection (RFC 7692 §7.2.2)."""
+
+    window_bits: int
+    no_context_takeover: bool
+    def __init__(self, window_bits: int = 15, no_context_takeover: bool = False) -> None: ...
+    def decompress(self, data: Buffer, max_size: Optional[int]) -> bytes:
+        """One whole compressed message: 00 00 ff ff appended, inflated.
+
+        ``ProtocolError(1009)`` as soon as the output exceeds ``max_size``
+        (``None``: no limit; at most ``max_size + 1`` bytes are ever produced),
+        ``ProtocolError(1007, "invalid compressed data: ...")`` for corrupt data.
+        Bytes after a final (BFINAL) block are ignored and the stream restarts.
+        After an error the stream is reset; the connection is expected to fail.
+        """
+    def reset(self) -> None:
+        """Forget the context (the next message starts a new stream)."""

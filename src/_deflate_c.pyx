@@ -1,0 +1,386 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled permessage-deflate kernels: the twin of ``fastws/_deflate_py.py``, same API, same behaviour.
+
+Keep the two files the same shape (same classes, methods and order of checks)
+so a reader can diff them.  zlib is called directly: one ``z_stream`` per
+direction lives inside the Python object, is created on first use, reset
+(``deflateReset`` / ``inflateReset``) rather than re-created between messages,
+and freed by ``__dealloc__``.  zlib allocates through ``PyMem_RawMalloc`` (as
+Python's own ``zlib`` module does), so tracemalloc sees it.
+
+Output goes to one module-wide scratch buffer, grown as needed and reused by
+every stream, then copied once into the result ``bytes``: no per-message
+allocation besides the result, and no per-connection buffer.  This relies on
+the GIL: nothing here releases it, so no two calls can share the buffer.
+
+See ``fastws/_deflate_py.py`` for the wire format and the 8-bit window rule.
+"""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Realloc, PyMem_RawFree, PyMem_RawMalloc
+from cpython.unicode cimport PyUnicode_Check
+from libc.stdint cimport SIZE_MAX, UINT32_MAX
+from libc.string cimport memcmp
+
+from .exceptions import ProtocolError
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
+
+cdef extern from "zlib.h" nogil:
+    ctypedef unsigned char Bytef
+    ctypedef unsigned int uInt
+    ctypedef unsigned long uLong
+    ctypedef void *voidpf
+    ctypedef voidpf (*alloc_func)(voidpf opaque, uInt items, uInt size) noexcept nogil
+    ctypedef void (*free_func)(voidpf opaque, voidpf address) noexcept nogil
+    ctypedef struct z_stream:
+        Bytef *next_in
+        uInt avail_in
+        Bytef *next_out
+        uInt avail_out
+        char *msg
+        alloc_func zalloc
+        free_func zfree
+        voidpf opaque
+    enum:
+        Z_OK
+        Z_STREAM_END
+        Z_NEED_DICT
+        Z_STREAM_ERROR
+        Z_DATA_ERROR
+        Z_MEM_ERROR
+        Z_BUF_ERROR
+        Z_NO_FLUSH
+        Z_SYNC_FLUSH
+        Z_DEFLATED
+        Z_DEFAULT_STRATEGY
+    int deflateInit2(z_stream *strm, int level, int method, int windowBits, int memLevel, int strategy)
+    int deflate(z_stream *strm, int flush)
+    int deflateReset(z_stream *strm)
+    int deflateEnd(z_stream *strm)
+    uLong deflateBound(z_stream *strm, uLong sourceLen)
+    int inflateInit2(z_stream *strm, int windowBits)
+    int inflate(z_stream *strm, int flush)
+    int inflateReset(z_stream *strm)
+    int inflateEnd(z_stream *strm)
+
+IMPLEMENTATION = "c"
+
+cdef const unsigned char *_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1
+cdef enum:
+    MIN_COMPRESS_WINDOW = 9  # see fastws/_deflate_py.py
+    SCRATCH_MIN = 16384
+    SCRATCH_KEEP = 4 << 20  # a larger scratch buffer is freed after use
+    INFLATE_OK = 0
+    INFLATE_END = 1  # the sender ended the stream (BFINAL)
+    INFLATE_TOO_BIG = 2
+
+
+# --- zlib plumbing -----------------------------------------------------------
+
+
+cdef voidpf _zalloc(voidpf opaque, uInt items, uInt size) noexcept nogil:
+    return PyMem_RawMalloc(<size_t>items * size)
+
+
+cdef void _zfree(voidpf opaque, voidpf address) noexcept nogil:
+    PyMem_RawFree(address)
+
+
+cdef inline void _prepare(z_stream *strm) noexcept:
+    strm.zalloc = _zalloc
+    strm.zfree = _zfree
+    strm.opaque = NULL
+    strm.next_in = NULL
+    strm.avail_in = 0
+
+
+cdef unsigned char *_scratch = NULL
+cdef size_t _scratch_cap = 0
+
+
+cdef int _reserve(size_t needed, size_t ceiling) except -1:
+    """Make the scratch buffer at least ``needed`` bytes, keeping its content.
+
+    It grows geometrically, but never past ``ceiling`` (unless ``needed`` is larger):
+    the decompressor's ceiling is its output limit, so a bomb gets no spare room.
+    """
+    global _scratch, _scratch_cap
+    cdef size_t cap
+    cdef unsigned char *p
+    if needed <= _scratch_cap:
+        return 0
+    cap = _scratch_cap * 2 if _scratch_cap else SCRATCH_MIN
+    if cap > ceiling:
+        cap = ceiling
+    if cap < needed:
+        cap = needed
+    p = <unsigned char*>PyMem_Realloc(_scratch, cap)
+    if p == NULL:
+        raise MemoryError()
+    _scratch = p
+    _scratch_cap = cap
+    return 0
+
+
+cdef inline void _trim_scratch() noexcept:
+    global _scratch, _scratch_cap
+    if _scratch_cap > SCRATCH_KEEP:
+        PyMem_Free(_scratch)
+        _scratch = NULL
+        _scratch_cap = 0
+
+
+cdef inline void _feed(z_stream *strm, const unsigned char **p, size_t *remaining) noexcept:
+    """Hand zlib the next piece of input (avail_in is 32-bit)."""
+    cdef size_t chunk
+    if strm.avail_in == 0 and remaining[0]:
+        chunk = remaining[0] if remaining[0] < UINT32_MAX else UINT32_MAX
+        strm.next_in = <Bytef*>p[0]
+        strm.avail_in = <uInt>chunk
+        p[0] += chunk
+        remaining[0] -= chunk
+
+
+cdef inline void _set_output(z_stream *strm, size_t used, size_t limit) noexcept:
+    cdef size_t room = (_scratch_cap if _scratch_cap < limit else limit) - used
+    strm.next_out = _scratch + used
+    strm.avail_out = <uInt>(room if room < UINT32_MAX else UINT32_MAX)
+
+
+cdef str _zlib_reason(z_stream *strm, int ret):
+    # The words Python's zlib module uses when zlib gives no message.
+    if strm.msg != NULL:
+        return (<bytes>strm.msg).decode("latin-1")
+    if ret == Z_BUF_ERROR:
+        return "incomplete or truncated stream"
+    if ret == Z_STREAM_ERROR:
+        return "inconsistent stream state"
+    if ret == Z_DATA_ERROR:
+        return "invalid input data"
+    return f"library returned error {ret}"
+
+
+cdef inline int _check_window_bits(int window_bits) except -1:
+    if not 8 <= window_bits <= 15:
+        raise ValueError(f"window_bits must be between 8 and 15, got {window_bits}")
+    return 0
+
+
+# --- compression -------------------------------------------------------------
+
+
+@cython.final
+cdef class Compressor:
+    """Compresses messages for one direction of one connection (see the stub for the contract)."""
+
+    cdef z_stream _strm
+    cdef bint _ready
+    cdef readonly int window_bits
+    cdef readonly bint no_context_takeover
+    cdef readonly int level
+    cdef readonly int mem_level
+
+    def __init__(self, int window_bits=15, bint no_context_takeover=False, int level=1, int mem_level=8):
+        _check_window_bits(window_bits)
+        if not -1 <= level <= 9:
+            raise ValueError(f"level must be between -1 and 9, got {level}")
+        if not 1 <= mem_level <= 9:
+            raise ValueError(f"mem_level must be between 1 and 9, got {mem_level}")
+        if self._ready:  # __init__ called again: start over with the new settings
+            deflateEnd(&self._strm)
+            self._ready = False
+        self.window_bits = window_bits
+        self.no_context_takeover = no_context_takeover
+        self.level = level
+        self.mem_level = mem_level
+
+    def __dealloc__(self):
+        if self._ready:
+            deflateEnd(&self._strm)
+
+    cdef int _stream(self) except -1:
+        cdef int wbits, ret
+        if self._ready:
+            return 0
+        wbits = self.window_bits if self.window_bits > MIN_COMPRESS_WINDOW else MIN_COMPRESS_WINDOW
+        _prepare(&self._strm)
+        ret = deflateInit2(&self._strm, self.level, Z_DEFLATED, -wbits, self.mem_level, Z_DEFAULT_STRATEGY)
+        if ret == Z_MEM_ERROR:
+            raise MemoryError("out of memory while creating a compressor")
+        if ret != Z_OK:
+            raise ValueError(f"zlib refused the compressor settings: {_zlib_reason(&self._strm, ret)}")
+        self._ready = True
+        return 0
+
+    def compress(self, data):
+        return self.compress_fragment(data, True)
+
+    def compress_fragment(self, data, bint final):
+        cdef Py_buffer view
+        cdef const unsigned char *p
+        cdef Py_ssize_t n
+        if PyUnicode_Check(data):
+            p = <const unsigned char*>PyUnicode_AsUTF8AndSize(data, &n)
+            try:
+                return self._deflate(p, <size_t>n, final)
+            finally:
+                _trim_scratch()
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self._deflate(<const unsigned char*>view.buf, <size_t>view.len, final)
+        finally:
+            PyBuffer_Release(&view)
+            _trim_scratch()
+
+    cdef bytes _deflate(self, const unsigned char *p, size_t n, bint final):
+        cdef z_stream *strm = &self._strm
+        cdef size_t remaining = n, used = 0
+        cdef int ret
+        self._stream()
+        _reserve(<size_t>deflateBound(strm, n) + 16, SIZE_MAX)
+        # All input without flushing, then a sync flush: the calls Python's zlib module makes
+        # (compressobj.compress + flush(Z_SYNC_FLUSH)), hence byte-identical output.
+        strm.avail_in = 0
+        while True:
+            _feed(strm, &p, &remaining)
+            if used == _scratch_cap:
+                _reserve(used + 1, SIZE_MAX)
+            _set_output(strm, used, SIZE_MAX)
+            ret = deflate(strm, Z_NO_FLUSH)
+            used = strm.next_out - _scratch
+            if ret != Z_OK and ret != Z_BUF_ERROR:
+                raise RuntimeError(f"zlib deflate failed: {_zlib_reason(strm, ret)}")
+            if strm.avail_out != 0 and strm.avail_in == 0 and remaining == 0:
+                break
+        while True:
+            if used == _scratch_cap:
+                _reserve(used + 1, SIZE_MAX)
+            _set_output(strm, used, SIZE_MAX)
+            ret = deflate(strm, Z_SYNC_FLUSH)
+            used = strm.next_out - _scratch
+            if ret != Z_OK and ret != Z_BUF_ERROR:
+                raise RuntimeError(f"zlib deflate failed: {_zlib_reason(strm, ret)}")
+            if strm.avail_out != 0:
+                break
+        if final:
+            if used >= 4 and memcmp(_scratch + used - 4, _TAIL, 4) == 0:
+                used -= 4
+            if self.no_context_takeover:
+                deflateReset(strm)
+        return PyBytes_FromStringAndSize(<char*>_scratch, used)
+
+    def reset(self):
+        if self._ready:
+            deflateReset(&self._strm)
+
+
+# --- decompression -----------------------------------------------------------
+
+
+@cython.final
+cdef class Decompressor:
+    """Decompresses messages for one direction of one connection (see the stub for the contract)."""
+
+    cdef z_stream _strm
+    cdef bint _ready
+    cdef readonly int window_bits
+    cdef readonly bint no_context_takeover
+
+    def __init__(self, int window_bits=15, bint no_context_takeover=False):
+        _check_window_bits(window_bits)
+        if self._ready:
+            inflateEnd(&self._strm)
+            self._ready = False
+        self.window_bits = window_bits
+        self.no_context_takeover = no_context_takeover
+
+    def __dealloc__(self):
+        if self._ready:
+            inflateEnd(&self._strm)
+
+    cdef int _stream(self) except -1:
+        cdef int ret
+        if self._ready:
+            return 0
+        _prepare(&self._strm)
+        ret = inflateInit2(&self._strm, -self.window_bits)
+        if ret == Z_MEM_ERROR:
+            raise MemoryError("out of memory while creating a decompressor")
+        if ret != Z_OK:
+            raise ValueError(f"zlib refused the decompressor settings: {_zlib_reason(&self._strm, ret)}")
+        self._ready = True
+        return 0
+
+    def decompress(self, data, max_size):
+        # ``limit`` bytes of output prove the message is too big: zlib never produces more.
+        cdef size_t limit
+        cdef Py_buffer view
+        if max_size is None:
+            limit = SIZE_MAX
+        elif max_size < 0:
+            raise ValueError("max_size must be >= 0 or None")
+        else:
+            limit = <size_t>max_size + 1 if max_size < <Py_ssize_t>(SIZE_MAX >> 1) else SIZE_MAX
+        self._stream()
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self._inflate_message(<const unsigned char*>view.buf, <size_t>view.len, limit, max_size)
+        finally:
+            PyBuffer_Release(&view)
+            _trim_scratch()
+
+    cdef bytes _inflate_message(self, const unsigned char *p, size_t n, size_t limit, object max_size):
+        cdef size_t used = 0
+        cdef int state
+        state = self._inflate(p, n, limit, &used)
+        if state == INFLATE_TOO_BIG or used >= limit:
+            inflateReset(&self._strm)
+            raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
+        if state == INFLATE_END:
+            # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
+            # follows it is ignored and the next message starts a new stream.
+            inflateReset(&self._strm)
+            return PyBytes_FromStringAndSize(<char*>_scratch, used)
+        state = self._inflate(_TAIL, 4, limit, &used)
+        if state == INFLATE_TOO_BIG or used >= limit:
+            inflateReset(&self._strm)
+            raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
+        if self.no_context_takeover or state == INFLATE_END:
+            inflateReset(&self._strm)
+        return PyBytes_FromStringAndSize(<char*>_scratch, used)
+
+    cdef int _inflate(self, const unsigned char *p, size_t n, size_t limit, size_t *used) except -1:
+        """Inflate ``p[:n]`` into the scratch buffer after ``used[0]`` bytes; INFLATE_* state."""
+        cdef z_stream *strm = &self._strm
+        cdef size_t remaining = n
+        cdef int ret
+        strm.avail_in = 0
+        _reserve(SCRATCH_MIN if SCRATCH_MIN < limit else limit, limit)
+        while True:
+            _feed(strm, &p, &remaining)
+            if used[0] >= limit:
+                return INFLATE_TOO_BIG
+            if used[0] == _scratch_cap:
+                _reserve(used[0] + 1, limit)
+            _set_output(strm, used[0], limit)
+            ret = inflate(strm, Z_SYNC_FLUSH)
+            used[0] = strm.next_out - _scratch
+            if ret == Z_STREAM_END:
+                return INFLATE_END
+            if ret == Z_MEM_ERROR:
+                inflateReset(strm)
+                raise MemoryError("out of memory while decompressing")
+            if ret != Z_OK and ret != Z_BUF_ERROR:  # Z_DATA_ERROR, Z_NEED_DICT (no dictionary in raw deflate)
+                reason = _zlib_reason(strm, ret)
+                inflateReset(strm)
+                raise ProtocolError(1007, f"invalid compressed data: {reason}")
+            if strm.avail_out != 0 and strm.avail_in == 0 and remaining == 0:
+                return INFLATE_OK
+
+    def reset(self):
+        if self._ready:
+            inflateReset(&self._strm)

@@ -1,0 +1,1063 @@
+"""permessage-deflate (RFC 7692): the zlib kernels (both twins) and the sans-IO negotiation.
+
+Kernel tests take the ``deflate`` fixture and run against the compiled
+``fastws._deflate_c`` and the pure-Python ``fastws._deflate_py``; a missing
+compiled module fails them (skipped only with FASTWS_NO_EXTENSIONS=1), as for
+the codec.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import time
+import tracemalloc
+import zlib
+from typing import ClassVar
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from websockets import frames as ws_frames
+from websockets.extensions import permessage_deflate as ws_pmd
+
+from fastws import deflate as pmd
+from fastws.exceptions import InvalidHandshake, ProtocolError
+from fastws.handshake import format_extensions, negotiate_extensions, parse_extensions
+
+NO_EXTENSIONS = os.environ.get("FASTWS_NO_EXTENSIONS") == "1"  # as in tests/conftest.py
+MODULES = {"c": "fastws._deflate_c", "python": "fastws._deflate_py"}
+TAIL = b"\x00\x00\xff\xff"
+MiB = 1 << 20
+
+
+def load_deflate(name: str):
+    try:
+        return importlib.import_module(MODULES[name])
+    except ImportError as exc:
+        if name == "c" and NO_EXTENSIONS:
+            pytest.skip("FASTWS_NO_EXTENSIONS=1: the compiled deflate kernels are deliberately not built")
+        pytest.fail(f"cannot import {MODULES[name]}: {exc!r}", pytrace=False)
+
+
+@pytest.fixture(scope="session", params=["c", "python"])
+def deflate(request):
+    """The deflate kernels under test, once per implementation."""
+    return load_deflate(request.param)
+
+
+@pytest.fixture(scope="session")
+def both_deflates():
+    return load_deflate("c"), load_deflate("python")
+
+
+def json_message(rnd: random.Random, items: int) -> bytes:
+    return json.dumps(
+        [
+            {
+                "id": rnd.randrange(10**6),
+                "user": rnd.choice(["alice", "bob", "carol", "dave"]),
+                "price": round(rnd.uniform(0, 1000), 2),
+                "tags": rnd.sample(["a", "b", "c", "d", "e", "f"], 3),
+                "active": rnd.random() < 0.5,
+            }
+            for _ in range(items)
+        ]
+    ).encode()
+
+
+def messages(seed: int = 0, count: int = 30) -> list[bytes]:
+    """A mix the real traffic looks like: JSON of many sizes, some random bytes, some tiny or empty."""
+    rnd = random.Random(seed)
+    out = [b"", b"x", b"Hello", json_message(rnd, 1)]
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            out.append(json_message(rnd, rnd.randint(1, 300)))
+        elif kind == 1:
+            out.append(rnd.randbytes(rnd.randint(0, 5000)))
+        else:
+            out.append(bytes(rnd.randint(0, 70000)))  # long runs of zeros: long matches
+    return out
+
+
+def peak_rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM")
+
+
+def reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# =========================================================================== kernels
+
+
+class TestRfcExamples:
+    """RFC 7692 §7.2.3, byte for byte."""
+
+    def test_hello(self, deflate):
+        # §7.2.3.1: "Hello" in one compressed frame: 0xc1 0x07 0xf2 0x48 0xcd 0xc9 0xc9 0x07 0x00.
+        assert deflate.Compressor().compress(b"Hello") == bytes.fromhex("f248cdc9c90700")
+        assert deflate.Decompressor().decompress(bytes.fromhex("f248cdc9c90700"), 100) == b"Hello"
+
+    def test_sharing_the_window(self, deflate):
+        # §7.2.3.2: with context takeover the second "Hello" is a back-reference: f2 00 11 00 00.
+        c, d = deflate.Compressor(), deflate.Decompressor()
+        first, second = c.compress(b"Hello"), c.compress(b"Hello")
+        assert first == bytes.fromhex("f248cdc9c90700")
+        assert second == bytes.fromhex("f200110000")
+        assert d.decompress(first, 100) == b"Hello"
+        assert d.decompress(second, 100) == b"Hello"
+
+    def test_no_context_takeover_repeats_the_first_encoding(self, deflate):
+        c = deflate.Compressor(no_context_takeover=True)
+        assert c.compress(b"Hello") == c.compress(b"Hello") == bytes.fromhex("f248cdc9c90700")
+
+    def test_stored_block(self, deflate):
+        # §7.2.3.3: a DEFLATE block with no compression.
+        payload = bytes.fromhex("000500faff48656c6c6f00")
+        assert deflate.Decompressor().decompress(payload, 100) == b"Hello"
+        # zlib's level 0 produces exactly that.
+        assert deflate.Compressor(level=0).compress(b"Hello") == payload
+
+    @pytest.mark.parametrize("payload", ["f348cdc9c90700", "f348cdc9c9070000"])
+    def test_bfinal_block(self, deflate, payload):
+        # §7.2.3.4: a block with BFINAL set; bytes after it are ignored, the next message starts afresh.
+        d = deflate.Decompressor()
+        assert d.decompress(bytes.fromhex(payload), 100) == b"Hello"
+        assert d.decompress(bytes.fromhex("f248cdc9c90700"), 100) == b"Hello"
+        assert d.decompress(bytes.fromhex(payload), 100) == b"Hello"
+
+    def test_two_blocks(self, deflate):
+        # §7.2.3.5: two DEFLATE blocks in one message, which is what fragments produce.
+        payload = bytes.fromhex("f24805000000ffffcac9c90700")
+        assert deflate.Decompressor().decompress(payload, 100) == b"Hello"
+        c = deflate.Compressor()
+        assert c.compress_fragment(b"He", False) + c.compress_fragment(b"llo", True) == payload
+
+
+class TestRoundTrip:
+    @pytest.mark.parametrize("takeover", [True, False], ids=["takeover", "no-takeover"])
+    def test_messages(self, deflate, takeover):
+        c = deflate.Compressor(no_context_takeover=not takeover)
+        d = deflate.Decompressor(no_context_takeover=not takeover)
+        for message in messages(1):
+            compressed = c.compress(message)
+            assert not compressed.endswith(TAIL) or message == b""
+            assert d.decompress(compressed, None) == message
+
+    def test_context_takeover_shrinks_repeats(self, deflate):
+        msg = json_message(random.Random(2), 20)
+        c = deflate.Compressor()
+        first, second = c.compress(msg), c.compress(msg)
+        assert len(second) < len(first) // 5
+        # The second message needs the first one's window: a fresh decompressor cannot read it.
+        with pytest.raises(ProtocolError) as info:
+            deflate.Decompressor().decompress(second, None)
+        assert info.value.code == 1007
+
+    def test_no_context_takeover_messages_stand_alone(self, deflate):
+        c = deflate.Compressor(no_context_takeover=True)
+        for message in messages(3, 10):
+            assert deflate.Decompressor().decompress(c.compress(message), None) == message
+
+    def test_input_types(self, deflate):
+        c, d = deflate.Compressor(), deflate.Decompressor()
+        text = "héllo wörld ✓ " * 20
+        for data in (text, text.encode(), bytearray(text.encode()), memoryview(text.encode())):
+            compressed = c.compress(data)
+            assert d.decompress(memoryview(compressed), 10_000) == text.encode()
+            assert d.decompress(bytearray(c.compress(data)), 10_000) == text.encode()
+        with pytest.raises(TypeError):
+            c.compress(12)
+        with pytest.raises(TypeError):
+            d.decompress("text", 100)
+
+    def test_empty_messages(self, deflate):
+        c, d = deflate.Compressor(), deflate.Decompressor()
+        for _ in range(3):
+            compressed = c.compress(b"")
+            assert compressed == b"\x00"
+            assert d.decompress(compressed, 0) == b""
+        assert d.decompress(b"", 0) == b""  # an empty payload: just the appended empty block
+
+    def test_large_message(self, deflate):
+        # Larger than the C scratch buffer keeps (4 MiB): it is released afterwards.
+        rnd = random.Random(4)
+        big = b"".join(json_message(rnd, 200) for _ in range(300))
+        assert len(big) > 5 * MiB
+        c, d = deflate.Compressor(), deflate.Decompressor()
+        for _ in range(2):
+            assert d.decompress(c.compress(big), len(big)) == big
+        assert d.decompress(c.compress(b"small"), 10) == b"small"
+
+    def test_incompressible_message(self, deflate):
+        data = random.Random(5).randbytes(300_000)
+        c, d = deflate.Compressor(), deflate.Decompressor()
+        compressed = c.compress(data)
+        assert len(data) < len(compressed) < len(data) + 200
+        assert d.decompress(compressed, len(data)) == data
+
+    @pytest.mark.parametrize("level", [-1, 0, 1, 6, 9])
+    @pytest.mark.parametrize("mem_level", [1, 5, 8, 9])
+    def test_levels(self, deflate, level, mem_level):
+        c, d = deflate.Compressor(level=level, mem_level=mem_level), deflate.Decompressor()
+        for message in messages(6, 6):
+            assert d.decompress(c.compress(message), None) == message
+
+    def test_reset(self, deflate):
+        c, d = deflate.Compressor(), deflate.Decompressor()
+        d.decompress(c.compress(b"Hello"), 100)
+        c.reset()
+        d.reset()
+        assert c.compress(b"Hello") == bytes.fromhex("f248cdc9c90700")
+        assert d.decompress(bytes.fromhex("f248cdc9c90700"), 100) == b"Hello"
+        deflate.Compressor().reset()  # before first use: nothing to reset
+        deflate.Decompressor().reset()
+
+
+class TestWindowBits:
+    @pytest.mark.parametrize("bits", range(8, 16))
+    @pytest.mark.parametrize("takeover", [True, False], ids=["takeover", "no-takeover"])
+    def test_each_value(self, deflate, bits, takeover):
+        c = deflate.Compressor(bits, not takeover)
+        d = deflate.Decompressor(bits, not takeover)
+        assert c.window_bits == d.window_bits == bits
+        for message in messages(bits, 12):
+            assert d.decompress(c.compress(message), None) == message
+
+    @pytest.mark.parametrize("bits", range(8, 16))
+    def test_decompressor_matches_zlib(self, deflate, bits):
+        # Python's zlib, told the same window, reads our output.
+        zobj = zlib.decompressobj(-bits)
+        c = deflate.Compressor(bits)
+        for message in messages(bits + 100, 10):
+            assert zobj.decompress(c.compress(message) + TAIL) == message
+
+    def test_8_bits_fit_a_256_byte_window(self, deflate):
+        # zlib refuses an 8-bit raw compressor; ours runs at 9 bits, whose matches never reach
+        # further than 250 bytes back. Inflating 7 bytes at a time with an 8-bit window proves
+        # it: a longer distance would be "invalid distance too far back".
+        c = deflate.Compressor(8)
+        zobj = zlib.decompressobj(-8)
+        rnd = random.Random(8)
+        words = [bytes(rnd.choice(b"abcdefghij") for _ in range(rnd.randint(3, 12))) for _ in range(200)]
+        for level in (1, 9):
+            c = deflate.Compressor(8, level=level)
+            for _ in range(40):
+                message = b" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 400)))
+                pending, out = c.compress(message) + TAIL, b""
+                while True:
+                    chunk = zobj.decompress(pending, 7)
+                    out += chunk
+                    pending = zobj.unconsumed_tail
+                    if not pending and len(chunk) < 7:
+                        break
+                assert out == message
+
+    def test_larger_window_than_agreed_is_refused(self, deflate):
+        # A peer breaking its window agreement is caught as corrupt data.
+        rnd = random.Random(9)
+        words = [rnd.randbytes(8) for _ in range(400)]
+        c, d = deflate.Compressor(15), deflate.Decompressor(9)
+        with pytest.raises(ProtocolError) as info:
+            for _ in range(50):
+                d.decompress(c.compress(b"".join(rnd.choice(words) for _ in range(2000))), None)
+        assert info.value.code == 1007
+        assert info.value.reason == "invalid compressed data: invalid distance too far back"
+
+    @pytest.mark.parametrize("bits", [0, 7, 16, -15, 31])
+    def test_out_of_range(self, deflate, bits):
+        with pytest.raises(ValueError, match="window_bits"):
+            deflate.Compressor(bits)
+        with pytest.raises(ValueError, match="window_bits"):
+            deflate.Decompressor(bits)
+
+    def test_other_settings_out_of_range(self, deflate):
+        for kwargs in ({"level": 10}, {"level": -2}, {"mem_level": 0}, {"mem_level": 10}):
+            with pytest.raises(ValueError):
+                deflate.Compressor(**kwargs)
+        with pytest.raises(ValueError, match="max_size"):
+            deflate.Decompressor().decompress(b"\x00", -1)
+
+
+class TestFragments:
+    @pytest.mark.parametrize("takeover", [True, False], ids=["takeover", "no-takeover"])
+    def test_fragments_make_the_message(self, deflate, takeover):
+        rnd = random.Random(10)
+        c = deflate.Compressor(no_context_takeover=not takeover)
+        d = deflate.Decompressor(no_context_takeover=not takeover)
+        for message in messages(11, 12):
+            cuts = sorted(rnd.randint(0, len(message)) for _ in range(rnd.randint(0, 5)))
+            pieces = [message[a:b] for a, b in zip([0, *cuts], [*cuts, len(message)])]
+            frames = [c.compress_fragment(p, i == len(pieces) - 1) for i, p in enumerate(pieces)]
+            for frame in frames[:-1]:
+                assert frame.endswith(TAIL)  # sync-flushed: the peer can inflate each frame at once
+            assert d.decompress(b"".join(frames), None) == message
+            # Interleaved with whole messages on the same stream.
+            assert d.decompress(c.compress(b"between"), 100) == b"between"
+
+    def test_each_frame_inflates_as_it_arrives(self, deflate):
+        c = deflate.Compressor()
+        zobj = zlib.decompressobj(-15)
+        pieces = [b"first piece ", b"second piece ", b"first piece again"]
+        got = b""
+        for i, piece in enumerate(pieces):
+            frame = c.compress_fragment(piece, i == 2)
+            got += zobj.decompress(frame + (TAIL if i == 2 else b""))
+            assert got == b"".join(pieces[: i + 1])
+
+    def test_text_fragments(self, deflate):
+        c, d = deflate.Compressor(), deflate.Decompressor()
+        frames = [c.compress_fragment("héllo ", False), c.compress_fragment("wörld", True)]
+        assert d.decompress(b"".join(frames), 100).decode() == "héllo wörld"
+
+    def test_no_context_takeover_resets_after_final_fragment(self, deflate):
+        c = deflate.Compressor(no_context_takeover=True)
+        first = c.compress_fragment(b"Hel", False) + c.compress_fragment(b"lo", True)
+        second = c.compress_fragment(b"Hel", False) + c.compress_fragment(b"lo", True)
+        assert first == second
+        assert deflate.Decompressor().decompress(second, 100) == b"Hello"
+
+
+class TestLimits:
+    def test_exact_limit(self, deflate):
+        c, d = deflate.Compressor(), deflate.Decompressor()
+        data = bytes(range(256)) * 40
+        assert d.decompress(c.compress(data), len(data)) == data
+        with pytest.raises(ProtocolError) as info:
+            d.decompress(c.compress(data), len(data) - 1)
+        assert info.value.code == 1009
+        assert info.value.reason == f"decompressed message exceeds {len(data) - 1} bytes"
+
+    @pytest.mark.parametrize("size", [0, 1, 4, 5, 6])
+    def test_tiny_limits(self, deflate, size):
+        c = deflate.Compressor()
+        payload = c.compress(b"Hello")
+        d = deflate.Decompressor()
+        if size >= 5:
+            assert d.decompress(payload, size) == b"Hello"
+        else:
+            with pytest.raises(ProtocolError) as info:
+                d.decompress(payload, size)
+            assert info.value.code == 1009
+
+    def test_limit_with_bfinal_block(self, deflate):
+        with pytest.raises(ProtocolError) as info:
+            deflate.Decompressor().decompress(bytes.fromhex("f348cdc9c90700"), 4)
+        assert info.value.code == 1009
+
+    def test_zeros_bomb(self, deflate):
+        # 10 MiB of zeros compress to about 10 KB.
+        bomb = deflate.Compressor(level=9).compress(bytes(10 * MiB))
+        assert len(bomb) < 12_000
+        d = deflate.Decompressor()
+        with pytest.raises(ProtocolError) as info:
+            d.decompress(bomb, MiB)
+        assert info.value.code == 1009
+        # The stream was reset: the decompressor reads a fresh stream again.
+        assert d.decompress(deflate.Compressor().compress(b"after"), 100) == b"after"
+
+    @staticmethod
+    def gigabyte_bomb(gib: int) -> bytes:
+        """One message that inflates to ``gib`` GiB of zeros: a compressed 1 MiB zero block, repeated.
+
+        After the first block the window is all zeros, so every further MiB of
+        zeros compresses to the very same bytes (about 1 KB at level 9).
+        """
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)
+        zeros = bytes(MiB)
+        first = c.compress(zeros) + c.flush(zlib.Z_SYNC_FLUSH)
+        repeat = c.compress(zeros) + c.flush(zlib.Z_SYNC_FLUSH)
+        assert repeat == c.compress(zeros) + c.flush(zlib.Z_SYNC_FLUSH)
+        return first + repeat * (gib * 1024 - 1)
+
+    def test_bomb_helper_is_a_real_bomb(self):
+        bomb = self.gigabyte_bomb(1)[: 2 * 1100]  # a couple of blocks, checked with zlib itself
+        out = zlib.decompressobj(-15).decompress(bomb)
+        assert len(out) >= MiB and not any(out)
+
+    @pytest.mark.parametrize("max_size", [MiB, 16 * MiB])
+    def test_multi_gigabyte_bomb(self, deflate, max_size):
+        bomb = self.gigabyte_bomb(4)  # 4 GiB of zeros in ~4.2 MB
+        assert len(bomb) < 5 * MiB
+        d = deflate.Decompressor()
+        tracemalloc.start()
+        exact_peak = reset_peak_rss()
+        rss_before = peak_rss_kib()
+        start = time.perf_counter()
+        try:
+            with pytest.raises(ProtocolError) as info:
+                d.decompress(bomb, max_size)
+            elapsed = time.perf_counter() - start
+            _, traced_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        rss_growth = (peak_rss_kib() - rss_before) * 1024
+        assert info.value.code == 1009
+        assert elapsed < 2.0
+        if deflate.IMPLEMENTATION == "c":
+            # One output buffer, never grown past max_size + 1 bytes.
+            assert traced_peak < max_size + 256 * 1024, traced_peak
+        else:
+            # Python's zlib module also stops at max_size + 1 bytes, but holds them twice
+            # for a moment (output blocks joined into one bytes object) and copies the
+            # unread input into unconsumed_tail.
+            assert traced_peak < 2 * max_size + len(bomb) + 512 * 1024, traced_peak
+        if exact_peak:
+            assert rss_growth < 50 * MiB, rss_growth
+
+
+class TestCorruptData:
+    CASES: ClassVar[dict[str, bytes]] = {
+        "invalid block type": bytes.fromhex("ff"),
+        "invalid stored block lengths": bytes.fromhex("000500fbff48656c6c6f"),
+        "invalid distance too far back": bytes.fromhex("f200110000"),  # a back-reference with no history
+        "invalid code lengths set": bytes.fromhex("04c0818000000080a0fd"),
+        "invalid bit length repeat": bytes.fromhex("05c0b10d000000c2a0f74f6d0f07140680"),
+    }
+
+    @pytest.mark.parametrize("reason", list(CASES))
+    def test_1007(self, deflate, reason):
+        d = deflate.Decompressor()
+        with pytest.raises(ProtocolError) as info:
+            d.decompress(self.CASES[reason], MiB)
+        assert info.value.code == 1007
+        assert info.value.reason == f"invalid compressed data: {reason}"
+        # Reset after the error: a fresh stream decodes.
+        assert d.decompress(bytes.fromhex("f248cdc9c90700"), 100) == b"Hello"
+
+    def test_random_garbage_never_crashes(self, both_deflates):
+        rnd = random.Random(12)
+        for _ in range(500):
+            data = rnd.randbytes(rnd.randint(0, 64))
+            results = []
+            for mod in both_deflates:
+                try:
+                    results.append(mod.Decompressor().decompress(data, 4096))
+                except ProtocolError as exc:
+                    assert exc.code in (1007, 1009)
+                    results.append((exc.code, exc.reason))
+            assert results[0] == results[1], data.hex()
+
+    def test_truncated_messages(self, both_deflates):
+        # A payload cut short breaks the sync-flush rule; it cannot always be told from a
+        # complete one: it inflates to something or fails with 1007, the same in both twins.
+        message = json_message(random.Random(17), 20)
+        full = both_deflates[0].Compressor().compress(message)
+        for cut in range(0, len(full), max(1, len(full) // 50)):
+            results = []
+            for mod in both_deflates:
+                try:
+                    results.append(mod.Decompressor().decompress(full[:cut], MiB))
+                except ProtocolError as exc:
+                    assert exc.code == 1007
+                    results.append(exc.reason)
+            assert results[0] == results[1]
+
+
+class TestTwins:
+    """Both twins drive the same zlib: same bytes out, same errors."""
+
+    SETTINGS: ClassVar[list[dict]] = [
+        {},
+        {"window_bits": 8},
+        {"window_bits": 9, "mem_level": 1, "no_context_takeover": True},
+        {"window_bits": 12, "mem_level": 5},
+        {"level": 9},
+        {"level": 6, "no_context_takeover": True},
+    ]
+
+    @pytest.mark.parametrize(
+        "settings", SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "default"
+    )
+    def test_identical_output(self, both_deflates, settings):
+        c_mod, py_mod = both_deflates
+        cc, pc = c_mod.Compressor(**settings), py_mod.Compressor(**settings)
+        rnd = random.Random(13)
+        for message in messages(14, 20):
+            if rnd.random() < 0.3:
+                cut = rnd.randint(0, len(message))
+                a = cc.compress_fragment(message[:cut], False) + cc.compress_fragment(message[cut:], True)
+                b = pc.compress_fragment(message[:cut], False) + pc.compress_fragment(message[cut:], True)
+            else:
+                a, b = cc.compress(message), pc.compress(message)
+            assert a == b
+
+    @given(st.lists(st.binary(max_size=3000) | st.text(max_size=500), max_size=8), st.sampled_from(SETTINGS))
+    def test_identical_output_property(self, both_deflates, batch, settings):
+        c_mod, py_mod = both_deflates
+        cc, pc = c_mod.Compressor(**settings), py_mod.Compressor(**settings)
+        wbits = settings.get("window_bits", 15)
+        cd = c_mod.Decompressor(wbits, settings.get("no_context_takeover", False))
+        pd = py_mod.Decompressor(wbits, settings.get("no_context_takeover", False))
+        for message in batch:
+            a, b = cc.compress(message), pc.compress(message)
+            assert a == b
+            raw = message.encode() if isinstance(message, str) else message
+            assert cd.decompress(a, None) == pd.decompress(b, None) == raw
+
+    def test_level_0(self, both_deflates):
+        # Stored blocks are cut where zlib's output space ends, which differs between the
+        # twins' buffer strategies: same content, not always the same bytes. Only level 0.
+        c_mod, py_mod = both_deflates
+        cc, pc = c_mod.Compressor(level=0), py_mod.Compressor(level=0)
+        for message in messages(18, 10):
+            a, b = cc.compress(message), pc.compress(message)
+            assert (
+                py_mod.Decompressor().decompress(a, None)
+                == c_mod.Decompressor().decompress(b, None)
+                == message
+            )
+            if len(message) < 16_000:
+                assert a == b
+
+    def test_attributes(self, both_deflates):
+        for mod in both_deflates:
+            c = mod.Compressor(10, True, 3, 4)
+            assert (c.window_bits, c.no_context_takeover, c.level, c.mem_level) == (10, True, 3, 4)
+            d = mod.Decompressor(11, True)
+            assert (d.window_bits, d.no_context_takeover) == (11, True)
+            assert mod.IMPLEMENTATION in ("c", "python")
+
+
+class TestResources:
+    def test_no_leak(self, deflate):
+        # zlib allocates through PyMem_RawMalloc in both twins, so tracemalloc sees it.
+        def churn():
+            for bits in (9, 15):
+                c, d = deflate.Compressor(bits), deflate.Decompressor(bits)
+                d.decompress(c.compress(b"some message " * 100), None)
+
+        churn()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(200):
+                churn()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert after - before < 64 * 1024
+
+    def test_state_is_created_on_first_use(self, deflate):
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            idle = [(deflate.Compressor(), deflate.Decompressor()) for _ in range(100)]
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert (after - before) / len(idle) < 1024  # no 256 KiB zlib state per idle connection
+
+
+class TestZlibInterop:
+    @pytest.mark.parametrize("bits", [9, 12, 15])
+    def test_zlib_compressed_input(self, deflate, bits):
+        zobj = zlib.compressobj(6, zlib.DEFLATED, -bits, 9)
+        d = deflate.Decompressor(bits)
+        for message in messages(15, 10):
+            payload = zobj.compress(message) + zobj.flush(zlib.Z_SYNC_FLUSH)
+            assert payload.endswith(TAIL)
+            assert d.decompress(payload[:-4], None) == message
+
+    def test_full_flush_input(self, deflate):
+        # Z_FULL_FLUSH also ends with an empty stored block; a fresh decompressor can join anywhere.
+        zobj = zlib.compressobj(6, zlib.DEFLATED, -15)
+        for message in messages(16, 5):
+            payload = zobj.compress(message) + zobj.flush(zlib.Z_FULL_FLUSH)
+            assert deflate.Decompressor().decompress(payload[:-4], None) == message
+
+
+# =========================================================================== websockets interop
+
+
+# (server_no_context_takeover, client_no_context_takeover, server_max_window_bits, client_max_window_bits)
+COMBOS = [
+    (False, False, 15, 15),
+    (True, False, 15, 15),
+    (False, True, 15, 15),
+    (True, True, 15, 15),
+    (False, False, 10, 12),
+    (True, False, 9, 9),
+    (False, True, 12, 9),
+    (False, False, 8, 15),  # our server at 8 bits: websockets inflates with a 256-byte window
+    (False, False, 15, 8),  # our client at 8 bits
+]
+
+
+def ws_frame(data: bytes, fin: bool = True, continuation: bool = False):
+    opcode = ws_frames.Opcode.CONT if continuation else ws_frames.Opcode.BINARY
+    return ws_frames.Frame(opcode, data, fin=fin)
+
+
+def exchange(ours: pmd.DeflateSession, theirs, msgs: list[bytes]) -> None:
+    """Messages both ways, whole and fragmented, between our session and a websockets extension."""
+    rnd = random.Random(len(msgs))
+    for message in msgs:
+        # ours -> websockets
+        frame = theirs.decode(ws_frames.Frame(ws_frames.Opcode.BINARY, ours.compress(message), rsv1=True))
+        assert frame.data == message
+        # websockets -> ours
+        encoded = theirs.encode(ws_frame(message))
+        assert encoded.rsv1
+        assert ours.decompress(encoded.data, None) == message
+        if len(message) > 10 and rnd.random() < 0.3:
+            cut = rnd.randint(1, len(message) - 1)
+            # ours, fragmented -> websockets: RSV1 on the first frame only
+            first = ws_frames.Frame(
+                ws_frames.Opcode.BINARY, ours.compress_fragment(message[:cut], False), fin=False, rsv1=True
+            )
+            last = ws_frames.Frame(ws_frames.Opcode.CONT, ours.compress_fragment(message[cut:], True))
+            assert theirs.decode(first).data + theirs.decode(last).data == message
+            # websockets, fragmented -> ours
+            f1 = theirs.encode(ws_frame(message[:cut], fin=False))
+            f2 = theirs.encode(ws_frame(message[cut:], continuation=True))
+            assert f1.rsv1 and not f2.rsv1
+            assert ours.decompress(f1.data + f2.data, None) == message
+
+
+@pytest.mark.parametrize("snct,cnct,sbits,cbits", COMBOS)
+def test_websockets_interop_we_are_server(deflate, snct, cnct, sbits, cbits):
+    if cbits == 8:
+        pytest.skip("websockets cannot compress with an 8-bit window (zlib refuses it)")
+    agreed = pmd.DeflateParams(snct, cnct, sbits, cbits).to_params()
+    ours = pmd.PerMessageDeflate(implementation=deflate).make_session(agreed)
+    theirs = ws_pmd.PerMessageDeflate(snct, cnct, sbits, cbits)  # client: remote=server, local=client
+    exchange(ours, theirs, messages(sbits * 16 + cbits, 15))
+
+
+@pytest.mark.parametrize("snct,cnct,sbits,cbits", COMBOS)
+def test_websockets_interop_we_are_client(deflate, snct, cnct, sbits, cbits):
+    if sbits == 8:
+        pytest.skip("websockets cannot compress with an 8-bit window (zlib refuses it)")
+    offered = pmd.client_offer(client_max_window_bits=True)
+    answer = pmd.DeflateParams(snct, cnct, sbits, cbits).to_params()
+    ours = pmd.client_accept(answer, offered, implementation=deflate)
+    theirs = ws_pmd.PerMessageDeflate(cnct, snct, cbits, sbits)  # server: remote=client, local=server
+    exchange(ours, theirs, messages(sbits * 16 + cbits + 1, 15))
+
+
+@pytest.mark.parametrize(
+    "factory_kwargs",
+    [
+        {},
+        {"client_max_window_bits": 10},
+        {"client_max_window_bits": None},
+        {"server_max_window_bits": 11},
+        {"server_no_context_takeover": True},
+        {"client_no_context_takeover": True, "server_max_window_bits": 9},
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize(
+    "server_kwargs",
+    [{}, {"server_max_window_bits": 12, "client_max_window_bits": 10}, {"client_no_context_takeover": True}],
+    ids=str,
+)
+def test_websockets_client_negotiates_with_our_server(deflate, factory_kwargs, server_kwargs):
+    client = ws_pmd.ClientPerMessageDeflateFactory(**factory_kwargs)
+    header = format_extensions([(client.name, client.get_request_params())])
+    server = pmd.PerMessageDeflate(implementation=deflate, **server_kwargs)
+    response, accepted = negotiate_extensions(parse_extensions([header]), [server])
+    assert response is not None
+    [(_ext, agreed)] = accepted
+    [(_name, params)] = parse_extensions([response])
+    theirs = client.process_response_params(params, [])
+    ours = server.make_session(agreed)
+    exchange(ours, theirs, messages(7, 8))
+
+
+@pytest.mark.parametrize(
+    "offer_kwargs",
+    [
+        {},
+        {"client_max_window_bits": 11},
+        {"client_max_window_bits": None},
+        {"server_max_window_bits": 10},
+        {"server_no_context_takeover": True, "client_no_context_takeover": True},
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize(
+    "factory_kwargs",
+    [{}, {"server_max_window_bits": 12, "client_max_window_bits": 10}, {"client_no_context_takeover": True}],
+    ids=str,
+)
+def test_our_client_negotiates_with_websockets_server(deflate, offer_kwargs, factory_kwargs):
+    offered = pmd.client_offer(**offer_kwargs)
+    header = format_extensions([(pmd.EXTENSION_NAME, offered)])
+    [(name, params)] = parse_extensions([header])
+    server = ws_pmd.ServerPerMessageDeflateFactory(**factory_kwargs)
+    response_params, theirs = server.process_request_params(params, [])
+    [(name, response)] = parse_extensions([format_extensions([(name, response_params)])])
+    ours = pmd.client_accept(response, offered, implementation=deflate)
+    exchange(ours, theirs, messages(8, 8))
+
+
+# =========================================================================== negotiation (server)
+
+
+def offers(header: str) -> list:
+    return [params for name, params in parse_extensions([header]) if name == pmd.EXTENSION_NAME]
+
+
+def answer(header: str, **options) -> str | None:
+    ext = pmd.PerMessageDeflate(**options)
+    response, _ = negotiate_extensions(parse_extensions([header]), [ext])
+    return response
+
+
+class TestServerNegotiation:
+    def test_rfc_examples(self):
+        # RFC 7692 §5.1 / §7.1: the plain offer, accepted with no parameters.
+        assert answer("permessage-deflate") == "permessage-deflate"
+        # §7.1.2.2: "I accept a limit on my window"; no limit wanted, nothing answered.
+        assert answer("permessage-deflate; client_max_window_bits") == "permessage-deflate"
+        # §5.2: a first offer with a parameter, then a plain fallback: the first is acceptable.
+        assert (
+            answer("permessage-deflate; server_max_window_bits=10, permessage-deflate")
+            == "permessage-deflate; server_max_window_bits=10"
+        )
+        # The same with the first offer unacceptable (9..15 only in the RFC's §5.2 example variant).
+        assert (
+            answer("permessage-deflate; server_max_window_bits=16, permessage-deflate")
+            == "permessage-deflate"
+        )
+        # §7.1.1: context takeover parameters.
+        assert (
+            answer("permessage-deflate; server_no_context_takeover")
+            == "permessage-deflate; server_no_context_takeover"
+        )
+        assert (
+            answer("permessage-deflate; client_no_context_takeover")
+            == "permessage-deflate; client_no_context_takeover"
+        )
+        # Chrome's offer.
+        assert answer("permessage-deflate; client_max_window_bits") == "permessage-deflate"
+
+    def test_browser_offers(self):
+        chrome = "permessage-deflate; client_max_window_bits"
+        firefox = "permessage-deflate"
+        lean = {"server_max_window_bits": 9, "client_max_window_bits": 9, "mem_level": 1}
+        assert answer(chrome, **lean) == "permessage-deflate; client_max_window_bits=9"
+        assert answer(firefox, **lean) == "permessage-deflate"  # cannot limit Firefox's window
+
+    def test_server_window_limits(self):
+        ext = pmd.PerMessageDeflate(server_max_window_bits=10)
+        assert ext.negotiate(offers("permessage-deflate; server_max_window_bits=12")[0:1]) == [
+            ("server_max_window_bits", "10")
+        ]
+        assert ext.negotiate(offers("permessage-deflate; server_max_window_bits=9")) == [
+            ("server_max_window_bits", "9")
+        ]
+        assert ext.negotiate(offers("permessage-deflate; server_max_window_bits=8")) == [
+            ("server_max_window_bits", "8")
+        ]
+        # Not asked for: applied silently, not answered.
+        assert ext.negotiate(offers("permessage-deflate")) == []
+        session = ext.make_session([])
+        assert session.compressor.window_bits == 10
+        assert session.decompressor.window_bits == 15
+
+    def test_client_window_limits(self):
+        ext = pmd.PerMessageDeflate(client_max_window_bits=10)
+        assert ext.negotiate(offers("permessage-deflate; client_max_window_bits")) == [
+            ("client_max_window_bits", "10")
+        ]
+        assert ext.negotiate(offers("permessage-deflate; client_max_window_bits=9")) == [
+            ("client_max_window_bits", "9")
+        ]
+        assert ext.negotiate(offers("permessage-deflate; client_max_window_bits=12")) == [
+            ("client_max_window_bits", "10")
+        ]
+        assert ext.negotiate(offers("permessage-deflate")) == []  # the client cannot be limited
+        # No preference of ours: the client's own hint is confirmed, and we inflate with it.
+        plain = pmd.PerMessageDeflate()
+        assert plain.negotiate(offers("permessage-deflate; client_max_window_bits=11")) == [
+            ("client_max_window_bits", "11")
+        ]
+        assert plain.make_session([("client_max_window_bits", "11")]).decompressor.window_bits == 11
+
+    def test_context_takeover_options(self):
+        ext = pmd.PerMessageDeflate(server_no_context_takeover=True, client_no_context_takeover=True)
+        agreed = ext.negotiate([[]])
+        assert agreed == [("server_no_context_takeover", None), ("client_no_context_takeover", None)]
+        session = ext.make_session(agreed)
+        assert session.compressor.no_context_takeover and session.decompressor.no_context_takeover
+
+    def test_all_parameters(self):
+        header = (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover;"
+            " server_max_window_bits=11; client_max_window_bits=13"
+        )
+        assert answer(header, client_max_window_bits=12) == (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover;"
+            " server_max_window_bits=11; client_max_window_bits=12"
+        )
+
+    def test_quoted_values_and_spacing(self):
+        assert answer('permessage-deflate ;server_max_window_bits="10"') == (
+            "permessage-deflate; server_max_window_bits=10"
+        )
+        assert answer('permessage-deflate; client_max_window_bits = "9"') == (
+            "permessage-deflate; client_max_window_bits=9"
+        )
+        assert answer("Permessage-Deflate; Server_No_Context_Takeover") == (
+            "permessage-deflate; server_no_context_takeover"
+        )
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            "foo",
+            "foo=1",
+            "server_no_context_takeover=1",
+            "client_no_context_takeover=true",
+            "server_max_window_bits",
+            "server_max_window_bits=7",
+            "server_max_window_bits=16",
+            "server_max_window_bits=0",
+            "server_max_window_bits=08",
+            "server_max_window_bits=010",
+            "server_max_window_bits=+9",
+            "server_max_window_bits=9.0",
+            "server_max_window_bits=abc",
+            'server_max_window_bits="08"',
+            "server_max_window_bits=99999999999999999999999",
+            "client_max_window_bits=7",
+            "client_max_window_bits=16",
+            "client_max_window_bits=09",
+            "server_max_window_bits=10; server_max_window_bits=10",
+            "server_no_context_takeover; server_no_context_takeover",
+            "client_max_window_bits; client_max_window_bits=10",
+        ],
+    )
+    def test_declined_offer(self, bad):
+        # The bad offer is declined, the next one accepted: never an exception.
+        assert answer(f"permessage-deflate; {bad}") is None
+        assert answer(f"permessage-deflate; {bad}, permessage-deflate; client_no_context_takeover") == (
+            "permessage-deflate; client_no_context_takeover"
+        )
+
+    def test_multiple_offers_and_other_extensions(self):
+        header = (
+            "x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=20,"
+            " permessage-deflate; server_max_window_bits=12; client_max_window_bits, permessage-deflate"
+        )
+        ext = pmd.PerMessageDeflate(client_max_window_bits=11)
+        response, accepted = negotiate_extensions(parse_extensions([header]), [ext])
+        assert response == "permessage-deflate; server_max_window_bits=12; client_max_window_bits=11"
+        assert accepted == [(ext, [("server_max_window_bits", "12"), ("client_max_window_bits", "11")])]
+        # No permessage-deflate offer at all.
+        assert negotiate_extensions(parse_extensions(["x-webkit-deflate-frame"]), [ext]) == (None, [])
+
+    def test_make_session_sides(self):
+        ext = pmd.PerMessageDeflate(level=3, mem_level=4, threshold=50)
+        agreed = [
+            ("server_no_context_takeover", None),
+            ("server_max_window_bits", "10"),
+            ("client_max_window_bits", "12"),
+        ]
+        server = ext.make_session(agreed)
+        client = ext.make_session(agreed, is_client=True)
+        assert (server.compressor.window_bits, server.compressor.no_context_takeover) == (10, True)
+        assert (server.decompressor.window_bits, server.decompressor.no_context_takeover) == (12, False)
+        assert (client.compressor.window_bits, client.compressor.no_context_takeover) == (12, False)
+        assert (client.decompressor.window_bits, client.decompressor.no_context_takeover) == (10, True)
+        assert (server.compressor.level, server.compressor.mem_level, server.threshold) == (3, 4, 50)
+        assert server.params == agreed and not server.is_client and client.is_client
+        for message in messages(17, 10):
+            assert client.decompress(server.compress(message), None) == message
+            assert server.decompress(client.compress(message), None) == message
+        assert "server" in repr(server) and "client" in repr(client)
+
+    def test_make_session_rejects_invalid_params(self):
+        with pytest.raises(ValueError):
+            pmd.PerMessageDeflate().make_session([("client_max_window_bits", None)])
+        with pytest.raises(ValueError):
+            pmd.PerMessageDeflate().make_session([("nope", None)])
+
+    def test_options_validated(self):
+        for kwargs in (
+            {"server_max_window_bits": 7},
+            {"client_max_window_bits": 16},
+            {"server_max_window_bits": True},
+            {"level": 11},
+            {"mem_level": 0},
+            {"threshold": -1},
+        ):
+            with pytest.raises(ValueError):
+                pmd.PerMessageDeflate(**kwargs)
+        assert pmd.PerMessageDeflate().name == "permessage-deflate"
+        assert "server_max_window_bits=9" in repr(pmd.PerMessageDeflate(server_max_window_bits=9))
+
+    @given(
+        st.lists(st.tuples(st.sampled_from([*pmd._NAMES, "x"]), st.none() | st.text(max_size=4)), max_size=5)
+    )
+    def test_negotiate_never_raises(self, params):
+        result = pmd.PerMessageDeflate(client_max_window_bits=9).negotiate([params])
+        if result is not None:
+            pmd.PerMessageDeflate().make_session(result)  # every answer is a valid answer
+
+
+# =========================================================================== negotiation (client)
+
+
+class TestClient:
+    def test_offers(self):
+        assert pmd.client_offer() == [("client_max_window_bits", None)]
+        assert pmd.client_offer(client_max_window_bits=None) == []
+        assert pmd.client_offer(client_max_window_bits=False) == []
+        assert pmd.client_offer(10, 9, True, True) == [
+            ("server_no_context_takeover", None),
+            ("client_no_context_takeover", None),
+            ("server_max_window_bits", "9"),
+            ("client_max_window_bits", "10"),
+        ]
+        assert (
+            format_extensions([(pmd.EXTENSION_NAME, pmd.client_offer(server_max_window_bits=12))])
+            == "permessage-deflate; server_max_window_bits=12; client_max_window_bits"
+        )
+        for kwargs in (
+            {"client_max_window_bits": 7},
+            {"server_max_window_bits": 16},
+            {"server_max_window_bits": True},
+        ):
+            with pytest.raises(ValueError):
+                pmd.client_offer(**kwargs)
+
+    def test_accept(self):
+        offered = pmd.client_offer()
+        session = pmd.client_accept([], offered)
+        assert (session.compressor.window_bits, session.decompressor.window_bits) == (15, 15)
+        assert session.is_client and session.threshold == pmd.DEFAULT_THRESHOLD
+        session = pmd.client_accept(
+            [
+                ("server_no_context_takeover", None),
+                ("server_max_window_bits", "10"),
+                ("client_max_window_bits", "9"),
+            ],
+            offered,
+            level=2,
+            mem_level=3,
+            threshold=0,
+        )
+        assert (session.compressor.window_bits, session.compressor.no_context_takeover) == (9, False)
+        assert (session.decompressor.window_bits, session.decompressor.no_context_takeover) == (10, True)
+        assert (session.compressor.level, session.compressor.mem_level, session.threshold) == (2, 3, 0)
+
+    def test_accept_unrequested_but_allowed(self):
+        # The server may add these without being asked (RFC 7692 §7.1.1.1, §7.1.1.2, §7.1.2.1).
+        session = pmd.client_accept(
+            [
+                ("server_no_context_takeover", None),
+                ("client_no_context_takeover", None),
+                ("server_max_window_bits", "12"),
+            ],
+            [],
+        )
+        assert session.compressor.no_context_takeover and session.decompressor.no_context_takeover
+        assert session.decompressor.window_bits == 12
+
+    def test_own_promises_kept(self):
+        # We offered to compress with at most 10 bits and without context takeover: we do.
+        offered = pmd.client_offer(client_max_window_bits=10, client_no_context_takeover=True)
+        session = pmd.client_accept([], offered)
+        assert (session.compressor.window_bits, session.compressor.no_context_takeover) == (10, True)
+        session = pmd.client_accept([("client_max_window_bits", "8")], offered)
+        assert session.compressor.window_bits == 8
+
+    @pytest.mark.parametrize(
+        "offer_kwargs,response,reason",
+        [
+            ({}, [("foo", None)], "unknown parameter 'foo'"),
+            (
+                {},
+                [("server_no_context_takeover", None)] * 2,
+                "duplicate parameter 'server_no_context_takeover'",
+            ),
+            ({}, [("client_max_window_bits", None)], "client_max_window_bits needs a value"),
+            ({}, [("client_max_window_bits", "16")], "must be an integer from 8 to 15"),
+            ({}, [("server_max_window_bits", "07")], "must be an integer from 8 to 15"),
+            ({}, [("server_max_window_bits", None)], "server_max_window_bits needs a value"),
+            ({}, [("server_no_context_takeover", "x")], "takes no value"),
+            (
+                {"client_max_window_bits": None},
+                [("client_max_window_bits", "10")],
+                "client_max_window_bits was not offered",
+            ),
+            (
+                {"client_max_window_bits": 10},
+                [("client_max_window_bits", "12")],
+                "larger than the 10 offered",
+            ),
+            (
+                {"server_no_context_takeover": True},
+                [],
+                "server_no_context_takeover was requested but not confirmed",
+            ),
+            ({"server_max_window_bits": 10}, [], "server_max_window_bits=10 was requested but not confirmed"),
+            (
+                {"server_max_window_bits": 10},
+                [("server_max_window_bits", "11")],
+                "larger than the 10 requested",
+            ),
+        ],
+    )
+    def test_invalid_answers(self, offer_kwargs, response, reason):
+        with pytest.raises(InvalidHandshake) as info:
+            pmd.client_accept(response, pmd.client_offer(**offer_kwargs))
+        assert info.value.status == 101
+        assert info.value.reason.startswith("invalid permessage-deflate response: ")
+        assert reason in info.value.reason
+
+    def test_invalid_own_offer(self):
+        with pytest.raises(ValueError):
+            pmd.client_accept([], [("bogus", None)])
+
+
+# =========================================================================== end to end
+
+
+@pytest.mark.parametrize("sbits", range(8, 16))
+@pytest.mark.parametrize("cbits", range(8, 16))
+def test_every_window_pair_end_to_end(deflate, sbits, cbits):
+    offered = pmd.client_offer(client_max_window_bits=True, server_max_window_bits=sbits)
+    server = pmd.PerMessageDeflate(client_max_window_bits=cbits, implementation=deflate)
+    [(_name, params)] = parse_extensions([format_extensions([(pmd.EXTENSION_NAME, offered)])])
+    agreed = server.negotiate([params])
+    assert agreed == [("server_max_window_bits", str(sbits)), ("client_max_window_bits", str(cbits))]
+    server_session = server.make_session(agreed)
+    client_session = pmd.client_accept(agreed, offered, implementation=deflate)
+    for message in messages(sbits * 100 + cbits, 6):
+        assert client_session.decompress(server_session.compress(message), None) == message
+        assert server_session.decompress(client_session.compress(message), None) == message
+
+
+def test_memory_estimate():
+    assert pmd.memory_estimate(9, 1, 9) == (1 << 11) + (1 << 10) + 6_000 + (1 << 9) + 7_200
+    assert pmd.memory_estimate(8, 1, 8) == (1 << 11) + (1 << 10) + 6_000 + (1 << 8) + 7_200  # 8 runs as 9
+    assert pmd.memory_estimate() == (1 << 17) + (1 << 17) + 6_000 + (1 << 15) + 7_200
+    session = pmd.PerMessageDeflate(server_max_window_bits=9, mem_level=1).make_session(
+        [("client_max_window_bits", "9")]
+    )
+    assert session.memory_estimate() == pmd.memory_estimate(9, 1, 9)
+
+
+def test_active_implementation():
+    assert pmd.IMPLEMENTATION in ("c", "python")
+    assert pmd.Compressor is pmd.implementation(pmd.IMPLEMENTATION).Compressor
+    with pytest.raises(ValueError):
+        pmd.implementation("rust")

@@ -44,6 +44,7 @@ class ProtocolCore:
     _builder: Any
     _drain_waiter: Any
     _fragmented_send: bool
+    _deflate: Any  # a deflate.DeflateSession when permessage-deflate was negotiated
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
@@ -59,30 +60,39 @@ class ProtocolCore:
             error = None
         listener = self.listener
         for frame in frames:
-            if frame.opcode <= _OP_BINARY:
+            opcode = frame.opcode
+            payload = frame.payload
+            if opcode <= _OP_BINARY:
                 if self.state != OPEN:
                     continue  # data after our close frame is ignored (RFC 6455 §1.4)
+                if frame.rsv1:
+                    payload = self._inflate(opcode, payload)  # type: ignore[attr-defined]
+                    if payload is None:
+                        return  # the connection was failed
                 if listener is not None:
                     try:
-                        listener.on_message(self, frame.payload)
+                        listener.on_message(self, payload)
                     except Exception as exc:
                         self._listener_failed(exc)  # type: ignore[attr-defined]
                 else:
-                    self._queue_message(frame.payload)  # type: ignore[attr-defined]
+                    self._queue_message(payload)  # type: ignore[attr-defined]
             else:
-                self._control_received(frame.opcode, frame.payload)  # type: ignore[attr-defined]
+                self._control_received(opcode, payload)  # type: ignore[attr-defined]
         if error is not None:
             self._protocol_error(error)  # type: ignore[attr-defined]
 
-    def send(self, message: Any) -> Any:
+    def send(self, message: Any, compress: bool = True) -> Any:
         """Send a text (str) or binary (bytes-like) message.
 
         Writes at once; the returned awaitable completes when the transport's
         buffer is below ``write_limit`` (await it for flow control).
+        ``compress=False`` sends this message uncompressed (already-compressed data).
         """
         if self.state != OPEN or self._fragmented_send:
             self._refuse_send()  # type: ignore[attr-defined]
         opcode = _OP_TEXT if isinstance(message, str) else _OP_BINARY
+        if self._deflate is not None and compress:
+            return self._send_deflated(opcode, message)  # type: ignore[attr-defined]
         if len(message) < WRITELINES_THRESHOLD:
             self.transport.write(self._builder.build(opcode, message))
         else:

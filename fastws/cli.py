@@ -22,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto")
     serve.add_argument("--pure", action="store_true", help="use the pure-Python codec")
     serve.add_argument("--max-size", type=int, default=ECHO_MAX_SIZE, metavar="BYTES")
+    serve.add_argument(
+        "--no-compression", action="store_true", help="decline permessage-deflate offers"
+    )
     return parser
 
 
@@ -45,7 +48,13 @@ async def _serve_echo(args: argparse.Namespace) -> int:
 
     loop = asyncio.get_running_loop()
     try:
-        server = await serve(EchoListener, args.host, args.port, max_size=args.max_size)
+        server = await serve(
+            EchoListener,
+            args.host,
+            args.port,
+            max_size=args.max_size,
+            compression=None if args.no_compression else "deflate",
+        )
     except OSError as exc:
         print(f"fastws: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -55,7 +64,8 @@ async def _serve_echo(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"fastws echo server listening on ws://{host}:{server.port} "
-        f"(codec: {codec.IMPLEMENTATION}, loop: {loop_name(loop)}, max size: {args.max_size} bytes)",
+        f"(codec: {codec.IMPLEMENTATION}, loop: {loop_name(loop)}, max size: {args.max_size} bytes, "
+        f"compression: {'off' if args.no_compression else 'permessage-deflate'})",
         flush=True,
     )
     await stop

@@ -16,6 +16,7 @@ from dataclasses import fields
 from typing import Any, AsyncIterator, Callable, Generator, Iterable, Optional, Sequence
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from . import deflate as deflate_module
 from . import handshake
 from .exceptions import HandshakeRedirect, InvalidHandshake, InvalidURI
 from .protocol import Listener, Options, WebSocket
@@ -34,11 +35,15 @@ class ClientConnection(WebSocket):
         key: str,
         subprotocols: Sequence[str],
         listener: Optional[Listener],
+        deflate_offer: Optional[deflate_module.ExtensionParams] = None,
+        deflate_options: Optional[dict[str, Any]] = None,
     ) -> None:
         super().__init__(True, options, loop)
         self._request = request
         self._key = key
         self._subprotocols = list(subprotocols)
+        self._deflate_offer = deflate_offer
+        self._deflate_options = deflate_options or {}
         self.listener = listener
         self._handshake = handshake.ClientHandshake()
         self.handshake_done: asyncio.Future[None] = loop.create_future()
@@ -55,13 +60,20 @@ class ClientConnection(WebSocket):
             response = self._handshake.feed(data)
             if response is None:
                 return
-            negotiated = handshake.validate_response(response, self._key, self._subprotocols)
+            offered = [deflate_module.EXTENSION_NAME] if self._deflate_offer is not None else []
+            negotiated = handshake.validate_response(response, self._key, self._subprotocols, offered)
+            deflate = None
+            for name, params in negotiated.extensions:
+                if name == deflate_module.EXTENSION_NAME:
+                    deflate = deflate_module.client_accept(
+                        params, self._deflate_offer, **self._deflate_options  # type: ignore[arg-type]
+                    )
         except InvalidHandshake as exc:
             self._handshake_failed(exc)
             return
         self.response = response
         self.subprotocol = negotiated.subprotocol
-        self._open(self._handshake.trailing, allow_rsv1=bool(negotiated.extensions))
+        self._open(self._handshake.trailing, deflate)
         if not self.handshake_done.done():
             self.handshake_done.set_result(None)
 
@@ -116,6 +128,9 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
     ``ssl`` (an SSLContext for wss://; the default verifies certificates),
     ``open_timeout``, ``max_redirects``, ``listener`` (callback API), and the
     per-connection :class:`~fastws.protocol.Options` (max_size, ping_interval, ...).
+    ``compression``: "deflate" (default) offers permessage-deflate, None does not;
+    ``compression_options`` holds :func:`fastws.deflate.client_offer`'s options
+    (client_max_window_bits, ...) and level / mem_level / threshold.
     Reconnection (``async for``): ``backoff_initial``, ``backoff_factor``,
     ``backoff_max`` seconds and ``on_reconnect(attempt, delay, error)``.
     """
@@ -134,6 +149,8 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         backoff_factor: float = 2.0,
         backoff_max: float = 30.0,
         on_reconnect: Optional[Callable[[int, float, BaseException], Any]] = None,
+        compression: Optional[str] = "deflate",
+        compression_options: Optional[dict[str, Any]] = None,
         **options: Any,
     ) -> None:
         handshake.parse_uri(uri)  # fail early on a bad URI
@@ -150,6 +167,13 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         self.on_reconnect = on_reconnect
         self.options = _options(options)
         self._ws: Optional[ClientConnection] = None
+        # permessage-deflate: what we offer (client_offer's options) and how we compress
+        # (level, mem_level, threshold).
+        if compression not in ("deflate", None):
+            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        extra = dict(compression_options or {})
+        self._deflate_options = {k: extra.pop(k) for k in ("level", "mem_level", "threshold") if k in extra}
+        self._deflate_offer = deflate_module.client_offer(**extra) if compression else None
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self._connect().__await__()
@@ -189,6 +213,11 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             secure,
             origin=self.origin,
             subprotocols=self.subprotocols,
+            extensions_header=(
+                handshake.format_extensions([(deflate_module.EXTENSION_NAME, self._deflate_offer)])
+                if self._deflate_offer is not None
+                else None
+            ),
             extra_headers=extra_headers,
         )
         loop = asyncio.get_running_loop()
@@ -199,7 +228,10 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             raise InvalidURI(f"an SSL context was given for a ws:// URI: {uri}")
         listener = self.listener() if self.listener is not None else None
         transport, conn = await loop.create_connection(
-            lambda: ClientConnection(self.options, loop, request, key, self.subprotocols, listener),
+            lambda: ClientConnection(
+                self.options, loop, request, key, self.subprotocols, listener,
+                self._deflate_offer, self._deflate_options,
+            ),
             host.strip("[]"),
             port,
             ssl=ssl_context,

@@ -985,9 +985,13 @@ def validate_response(
         if subprotocol not in offered_subprotocols:
             raise fail(f"server selected subprotocol {_peer(subprotocol)}, which was not offered")
     offered = {name.lower() for name in offered_extensions}
+    seen: set[str] = set()
     for name, _ in extensions:
         if name not in offered:
             raise fail(f"server accepted extension {_peer(name)}, which was not offered")
+        if name in seen:
+            raise fail(f"server accepted extension {_peer(name)} twice")
+        seen.add(name)
     return Negotiated(subprotocol, extensions)
 
 

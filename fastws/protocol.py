@@ -119,6 +119,7 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         self.listener: Optional[Listener] = None
         self._parser: Any = None  # set when open: data_received tests it to route handshake bytes
         self._builder = codec.FrameBuilder(client)
+        self._deflate: Any = None  # deflate.DeflateSession once permessage-deflate is agreed
         self.close_code: Optional[int] = None
         self.close_reason: str = ""
         self._close_sent = False
@@ -144,14 +145,18 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
 
     # --- opening -----------------------------------------------------------
 
-    def _open(self, trailing: bytes = b"", allow_rsv1: bool = False) -> None:
-        """Switch from the handshake to frames; ``trailing`` are bytes that came after it."""
+    def _open(self, trailing: bytes = b"", deflate: Any = None) -> None:
+        """Switch from the handshake to frames; ``trailing`` are bytes that came after it.
+
+        ``deflate`` is the connection's permessage-deflate session, if agreed.
+        """
         options = self.options
+        self._deflate = deflate
         self._parser = codec.FrameParser(
             self.client,
             max_frame_size=options.max_frame_size or options.max_size,
             max_message_size=options.max_size,
-            allow_rsv1=allow_rsv1,
+            allow_rsv1=deflate is not None,
         )
         self.state = OPEN
         assert self.transport is not None
@@ -210,6 +215,23 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
             self._call_listener(self.listener.on_close, self, self.close_code, self.close_reason)
 
     # --- receiving ----------------------------------------------------------
+
+    def _inflate(self, opcode: int, payload: bytes) -> Optional[Data]:
+        """A compressed message (RSV1): decompress within max_size, then check text.
+
+        Returns None after failing the connection (1009 too big, 1007 corrupt or not UTF-8).
+        """
+        try:
+            data = self._deflate.decompress(payload, self.options.max_size)
+            if opcode != OP_TEXT:
+                return data  # type: ignore[no-any-return]
+            try:
+                return data.decode("utf-8")  # type: ignore[no-any-return]
+            except UnicodeDecodeError:
+                raise ProtocolError(1007, "invalid UTF-8 in text message") from None
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return None
 
     def _queue_message(self, message: Data) -> None:
         messages = self._messages
@@ -308,6 +330,15 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
 
     # --- sending (both APIs) ---------------------------------------------------
 
+    def _send_deflated(self, opcode: int, message: Any) -> Awaitable[None]:
+        """send() when permessage-deflate is on: small messages go uncompressed."""
+        deflate = self._deflate
+        if len(message) < deflate.threshold:
+            self._write_frame(opcode, message)
+        else:
+            self._write_frame(opcode, deflate.compress(message), rsv1=True)
+        return self._drain_waiter or _core.READY
+
     def _refuse_send(self) -> None:
         if self.state != OPEN:
             raise self._closed_exception()
@@ -320,7 +351,9 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         else:
             transport.writelines(self._builder.build_parts(opcode, payload, fin, rsv1))  # type: ignore[union-attr]
 
-    async def send_fragments(self, fragments: Union[Iterable[Data], AsyncIterator[Data]]) -> None:
+    async def send_fragments(
+        self, fragments: Union[Iterable[Data], AsyncIterator[Data]], compress: bool = True
+    ) -> None:
         """Send one message as several frames, one per fragment (all str or all bytes).
 
         Accepts a sync or async iterable: large or streamed messages never need
@@ -331,29 +364,37 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         if self._fragmented_send:
             raise RuntimeError("a fragmented message is already being sent")
         self._fragmented_send = True
+        deflate = self._deflate if compress else None
         opcode: Optional[int] = None
         try:
             if hasattr(fragments, "__aiter__"):
                 async for fragment in fragments:  # type: ignore[union-attr]
-                    opcode = await self._send_fragment(opcode, fragment)
+                    opcode = await self._send_fragment(opcode, fragment, deflate)
             else:
                 for fragment in fragments:  # type: ignore[union-attr]
-                    opcode = await self._send_fragment(opcode, fragment)
+                    opcode = await self._send_fragment(opcode, fragment, deflate)
             if opcode is None:
                 return  # nothing to send
             if self.state != OPEN:
                 raise self._closed_exception()
-            self._write_frame(OP_CONTINUATION, b"", fin=True)
+            last = deflate.compress_fragment(b"", True) if deflate is not None else b""
+            self._write_frame(OP_CONTINUATION, last, fin=True)
         finally:
             self._fragmented_send = False
 
-    async def _send_fragment(self, opcode: Optional[int], fragment: Data) -> int:
+    async def _send_fragment(self, opcode: Optional[int], fragment: Data, deflate: Any) -> int:
         kind = OP_TEXT if isinstance(fragment, str) else OP_BINARY
         if opcode is not None and kind != opcode:
             raise TypeError("all fragments of a message must be str, or all bytes-like")
         if self.state != OPEN:
             raise self._closed_exception()
-        self._write_frame(OP_CONTINUATION if opcode is not None else kind, fragment, fin=False)
+        first = opcode is None
+        if deflate is not None:
+            # RSV1 marks the first frame only (RFC 7692 §6.1).
+            self._write_frame(kind if first else OP_CONTINUATION, deflate.compress_fragment(fragment, False),
+                              fin=False, rsv1=first)
+        else:
+            self._write_frame(kind if first else OP_CONTINUATION, fragment, fin=False)
         if self._drain_waiter is not None:
             await self._drain_waiter
         return kind

@@ -46,6 +46,7 @@ cdef class ProtocolCore:
     cdef public object _builder
     cdef public object _drain_waiter
     cdef public bint _fragmented_send
+    cdef public object _deflate  # a deflate.DeflateSession when permessage-deflate was negotiated
 
     def data_received(self, data):
         cdef object parser = self._parser
@@ -54,6 +55,7 @@ cdef class ProtocolCore:
         cdef object frame, listener, payload
         cdef Py_ssize_t i, n
         cdef int opcode
+        cdef bint rsv1
         if parser is None:
             self._handshake_data(data)
             return
@@ -72,12 +74,18 @@ cdef class ProtocolCore:
             if type(frame) is Frame:
                 opcode = (<Frame>frame).opcode
                 payload = (<Frame>frame).payload
+                rsv1 = (<Frame>frame).rsv1
             else:
                 opcode = frame.opcode
                 payload = frame.payload
+                rsv1 = frame.rsv1
             if opcode <= _OP_BINARY:
                 if self.state != _OPEN:
                     continue  # data after our close frame is ignored (RFC 6455 §1.4)
+                if rsv1:
+                    payload = self._inflate(opcode, payload)
+                    if payload is None:
+                        return  # the connection was failed
                 if listener is not None:
                     try:
                         listener.on_message(self, payload)
@@ -90,17 +98,20 @@ cdef class ProtocolCore:
         if error is not None:
             self._protocol_error(error)
 
-    def send(self, message):
+    def send(self, message, bint compress=True):
         """Send a text (str) or binary (bytes-like) message.
 
         Writes at once; the returned awaitable completes when the transport's
         buffer is below ``write_limit`` (await it for flow control).
+        ``compress=False`` sends this message uncompressed (already-compressed data).
         """
         cdef int opcode
         cdef object builder = self._builder
         if self.state != _OPEN or self._fragmented_send:
             self._refuse_send()
         opcode = _OP_TEXT if PyUnicode_Check(message) else _OP_BINARY
+        if self._deflate is not None and compress:
+            return self._send_deflated(opcode, message)
         if len(message) < _WRITELINES_THRESHOLD:
             if type(builder) is FrameBuilder:  # the compiled codec: a C call
                 self.transport.write((<FrameBuilder>builder)._build(opcode, message, True, False))

@@ -628,20 +628,18 @@ def exchange(ours: pmd.DeflateSession, theirs, msgs: list[bytes]) -> None:
             assert ours.decompress(f1.data + f2.data, None) == message
 
 
-@pytest.mark.parametrize("snct,cnct,sbits,cbits", COMBOS)
+# websockets cannot compress with an 8-bit window (zlib refuses it): those combinations
+# are left out where websockets compresses (our side of 8 bits is tested above).
+@pytest.mark.parametrize("snct,cnct,sbits,cbits", [c for c in COMBOS if c[3] != 8])
 def test_websockets_interop_we_are_server(deflate, snct, cnct, sbits, cbits):
-    if cbits == 8:
-        pytest.skip("websockets cannot compress with an 8-bit window (zlib refuses it)")
     agreed = pmd.DeflateParams(snct, cnct, sbits, cbits).to_params()
     ours = pmd.PerMessageDeflate(implementation=deflate).make_session(agreed)
     theirs = ws_pmd.PerMessageDeflate(snct, cnct, sbits, cbits)  # client: remote=server, local=client
     exchange(ours, theirs, messages(sbits * 16 + cbits, 15))
 
 
-@pytest.mark.parametrize("snct,cnct,sbits,cbits", COMBOS)
+@pytest.mark.parametrize("snct,cnct,sbits,cbits", [c for c in COMBOS if c[2] != 8])
 def test_websockets_interop_we_are_client(deflate, snct, cnct, sbits, cbits):
-    if sbits == 8:
-        pytest.skip("websockets cannot compress with an 8-bit window (zlib refuses it)")
     offered = pmd.client_offer(client_max_window_bits=True)
     answer = pmd.DeflateParams(snct, cnct, sbits, cbits).to_params()
     ours = pmd.client_accept(answer, offered, implementation=deflate)

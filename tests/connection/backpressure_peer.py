@@ -77,7 +77,8 @@ async def run(args: argparse.Namespace) -> None:
             pass
 
     handler = slowread if args.mode == "slowread" else fastwrite
-    server = await serve(handler, "127.0.0.1", 0, max_size=4 * args.size)
+    # Flow control is measured on raw frames: compression would shrink the zero-filled bodies.
+    server = await serve(handler, "127.0.0.1", 0, max_size=4 * args.size, compression=None)
     print(f"PORT {server.port}", flush=True)
     threading.Thread(target=commands, daemon=True).start()
     await stop.wait()

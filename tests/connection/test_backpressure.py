@@ -22,7 +22,7 @@ from fastws.exceptions import ConnectionClosedError
 
 PEER = Path(__file__).with_name("backpressure_peer.py")
 MiB = 1 << 20
-TOTAL = 200 * MiB
+TOTAL = 200 * MiB  # compression is off throughout: these tests measure flow control on raw frames
 MESSAGE = 64 * 1024
 BOUND = 64 * MiB  # allowed RSS growth while 200 MiB go through
 
@@ -123,7 +123,7 @@ def test_slow_reader_server_blocks_sender_and_bounds_memory(run, loop_name: str)
         client_base = rss()
         server_peak, client_peak = server_base, client_base
         payload = os.urandom(MESSAGE)
-        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
             sent = 0
             # Phase 1: the server does not read; send until send() makes us wait.
             while True:
@@ -177,7 +177,7 @@ def test_slow_reader_client_pauses_fast_writer_server(run, loop_name: str) -> No
         port = await peer.port()
         server_base = rss(peer.pid)
         client_base = rss()
-        async with connect(f"ws://127.0.0.1:{port}/", max_queue=16) as ws:
+        async with connect(f"ws://127.0.0.1:{port}/", max_queue=16, compression=None) as ws:
             await asyncio.sleep(0.5)  # not reading
             first = await peer.progress()
             await asyncio.sleep(0.3)
@@ -232,8 +232,8 @@ def test_send_returns_pending_awaitable_while_paused(run, impl) -> None:
         await ws.send(str(count))
 
     async def main() -> None:
-        async with await serve(handler, "127.0.0.1", 0, max_queue=4) as server:
-            async with connect(f"ws://127.0.0.1:{server.port}/", write_limit=16 * 1024) as ws:
+        async with await serve(handler, "127.0.0.1", 0, max_queue=4, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{server.port}/", write_limit=16 * 1024, compression=None) as ws:
                 filler = bytes(MESSAGE - 4)
                 sent = 0
                 pending = None
@@ -271,8 +271,8 @@ def test_paused_sender_wakes_up_when_the_connection_is_lost(run, impl) -> None:
         await asyncio.sleep(30)  # never reads
 
     async def main() -> None:
-        async with await serve(handler, "127.0.0.1", 0, max_queue=2) as server:
-            async with connect(f"ws://127.0.0.1:{server.port}/", write_limit=16 * 1024) as ws:
+        async with await serve(handler, "127.0.0.1", 0, max_queue=2, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{server.port}/", write_limit=16 * 1024, compression=None) as ws:
                 payload = bytes(MESSAGE)
                 for _ in range(2000):
                     pending = await still_pending(ws.send(payload), 0.2)
@@ -307,8 +307,8 @@ def test_reading_resumes_after_recv_drains_the_queue(run, impl) -> None:
         await ws.send("done")
 
     async def main() -> None:
-        async with await serve(handler, "127.0.0.1", 0, max_queue=4) as server:
-            async with connect(f"ws://127.0.0.1:{server.port}/") as ws:
+        async with await serve(handler, "127.0.0.1", 0, max_queue=4, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{server.port}/", compression=None) as ws:
                 for i in range(50):
                     ws.send(f"a{i}")
                 assert await asyncio.wait_for(ws.recv(), 5) == "drained"

@@ -18,7 +18,8 @@ from fastws.exceptions import ConnectionClosed, ConnectionClosedOK
 
 LISTENING = re.compile(
     r"^fastws echo server listening on ws://127\.0\.0\.1:(\d+) "
-    r"\(codec: (c|python), loop: (asyncio|uvloop), max size: (\d+) bytes\)$"
+    r"\(codec: (c|python), loop: (asyncio|uvloop), max size: (\d+) bytes, "
+    r"compression: (permessage-deflate|off)\)$"
 )
 
 
@@ -34,6 +35,7 @@ class EchoServer:
         self.port = 0
         self.codec = self.loop = ""
         self.max_size = 0
+        self.compression = ""
 
     async def readline(self) -> str:
         assert self.proc.stdout is not None
@@ -48,6 +50,7 @@ class EchoServer:
         self.port = int(match.group(1))
         self.codec, self.loop = match.group(2), match.group(3)
         self.max_size = int(match.group(4))
+        self.compression = match.group(5)
         assert self.port != 0, "the line must show the bound port, not 0"
         return self
 
@@ -166,6 +169,29 @@ def test_loop_auto_is_uvloop(run) -> None:
     async def main() -> None:
         await server.started()
         assert server.loop == "uvloop"
+        server.proc.send_signal(signal.SIGTERM)
+        assert await server.wait(5) == 0
+
+    try:
+        run(main())
+    finally:
+        server.kill()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("flag", [None, "--no-compression"])
+def test_compression_default_and_opt_out(run, flag) -> None:
+    server = EchoServer(*([flag] if flag else []), "--loop", "asyncio")
+
+    async def main() -> None:
+        await server.started()
+        assert server.compression == ("off" if flag else "permessage-deflate")
+        async with connect(server.uri) as ws:
+            answered = ws.response.header("Sec-WebSocket-Extensions")
+            assert (answered is None) if flag else answered.startswith("permessage-deflate")
+            message = '{"user": "alice", "text": "hello"}' * 100
+            await ws.send(message)
+            assert await ws.recv() == message
         server.proc.send_signal(signal.SIGTERM)
         assert await server.wait(5) == 0
 

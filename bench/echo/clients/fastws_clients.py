@@ -64,7 +64,9 @@ async def run_callback(command: dict) -> dict:
     recorder = Recorder(command)
     done = loop.create_future()
     listener = _listener_class()(recorder, done)
-    ws = await connect(ws_url(command), listener=lambda: listener, max_size=MAX_SIZE, ping_interval=None)
+    ws = await connect(
+        ws_url(command), listener=lambda: listener, max_size=MAX_SIZE, ping_interval=None, compression=None
+    )
     try:
         listener.go(ws)
         await done
@@ -80,7 +82,7 @@ async def run_await(command: dict) -> dict:
     payload, size = recorder.payload, recorder.size
     append = recorder.latencies.append
     perf = time.perf_counter_ns
-    ws = await connect(ws_url(command), max_size=MAX_SIZE, ping_interval=None)
+    ws = await connect(ws_url(command), max_size=MAX_SIZE, ping_interval=None, compression=None)
     try:
         recorder.begin()
         sent = perf()

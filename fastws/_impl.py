@@ -23,3 +23,12 @@ def load(compiled: str, pure: str) -> ModuleType:
         except ImportError:
             pass
     return importlib.import_module(pure)
+
+
+def implementation(name: str, compiled: str, pure: str) -> ModuleType:
+    """One twin by name: "c" (ImportError if not built) or "python"."""
+    if name == "python":
+        return importlib.import_module(pure)
+    if name == "c":
+        return importlib.import_module(compiled)
+    raise ValueError(f"unknown implementation {name!r}; expected 'c' or 'python'")

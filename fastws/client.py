@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 import ssl as ssl_module
-from dataclasses import fields
 from typing import Any, AsyncIterator, Callable, Generator, Iterable, Optional, Sequence
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -99,14 +98,6 @@ class ClientConnection(WebSocket):
         return super().close(code, reason)
 
 
-def _options(kwargs: dict[str, Any]) -> Options:
-    names = {f.name for f in fields(Options)}
-    unknown = set(kwargs) - names
-    if unknown:
-        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    return Options(**kwargs)
-
-
 def _follow(uri: str, location: Optional[str]) -> str:
     if not location:
         raise InvalidHandshake(0, "redirect without a Location header")
@@ -165,7 +156,7 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         self.backoff_factor = backoff_factor
         self.backoff_max = backoff_max
         self.on_reconnect = on_reconnect
-        self.options = _options(options)
+        self.options = Options.from_kwargs(options)
         self._ws: Optional[ClientConnection] = None
         # permessage-deflate: what we offer (client_offer's options) and how we compress
         # (level, mem_level, threshold).

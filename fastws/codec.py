@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import _codec_py
+from ._impl import implementation as _implementation
 from ._impl import load
 from .constants import *  # noqa: F403  (opcodes and close codes belong to the codec API)
 from .exceptions import ProtocolError
@@ -17,13 +17,7 @@ from .exceptions import ProtocolError
 
 def implementation(name: str) -> ModuleType:
     """The codec module for ``name``: "c" (ImportError if not built) or "python"."""
-    if name == "python":
-        return _codec_py
-    if name == "c":
-        from . import _codec_c
-
-        return _codec_c
-    raise ValueError(f"unknown codec implementation {name!r}; expected 'c' or 'python'")
+    return _implementation(name, "fastws._codec_c", "fastws._codec_py")
 
 
 _impl = load("fastws._codec_c", "fastws._codec_py")

@@ -36,11 +36,11 @@ Decisions worth knowing (see also ``fastws/_deflate_py.py``):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import _deflate_py
+from ._impl import implementation as _implementation
+from ._impl import load
 from .exceptions import InvalidHandshake, ProtocolError
 from .handshake import ExtensionParams
 
@@ -83,22 +83,7 @@ _INFLATE_STATE = 7_200
 
 def implementation(name: str) -> ModuleType:
     """The kernels for ``name``: "c" (ImportError if not built) or "python"."""
-    if name == "python":
-        return _deflate_py
-    if name == "c":
-        from . import _deflate_c
-
-        return _deflate_c
-    raise ValueError(f"unknown deflate implementation {name!r}; expected 'c' or 'python'")
-
-
-def _active() -> ModuleType:
-    if os.environ.get("FASTWS_PURE", "") not in ("", "0"):
-        return _deflate_py
-    try:
-        return implementation("c")
-    except ImportError:
-        return _deflate_py
+    return _implementation(name, "fastws._deflate_c", "fastws._deflate_py")
 
 
 def _module(impl: str | ModuleType | None) -> ModuleType:
@@ -109,7 +94,7 @@ def _module(impl: str | ModuleType | None) -> ModuleType:
     return impl
 
 
-_impl = _active()
+_impl = load("fastws._deflate_c", "fastws._deflate_py")
 IMPLEMENTATION: str = _impl.IMPLEMENTATION
 Compressor = _impl.Compressor
 Decompressor = _impl.Decompressor

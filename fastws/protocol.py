@@ -21,7 +21,7 @@ import collections
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Union
 
 from . import codec
@@ -66,6 +66,14 @@ class Options:
     ping_timeout: Optional[float] = 20.0  # no pong this long after a keepalive ping: 1011
     close_timeout: float = 5.0  # how long to wait for the peer in the closing handshake
     open_timeout: float = 10.0  # the whole opening handshake
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> Options:
+        """Options from keyword arguments; TypeError names any unknown one."""
+        unknown = set(kwargs) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        return cls(**kwargs)
 
 
 class Listener:

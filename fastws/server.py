@@ -12,7 +12,7 @@ import inspect
 import logging
 import socket
 import ssl as ssl_module
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
 
 from . import deflate as deflate_module
@@ -294,14 +294,6 @@ def _compression_extensions(compression: Any) -> list[handshake.Extension]:
     raise ValueError(f"compression must be 'deflate', a PerMessageDeflate or None, not {compression!r}")
 
 
-def _split_options(kwargs: dict[str, Any]) -> Options:
-    names = {f.name for f in fields(Options)}
-    unknown = set(kwargs) - names
-    if unknown:
-        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    return Options(**kwargs)
-
-
 async def serve(
     handler: Handler,
     host: Optional[str] = None,
@@ -337,7 +329,7 @@ async def serve(
     extensions = [*extensions, *_compression_extensions(compression)]
     server = Server(
         handler,
-        options=_split_options(options),
+        options=Options.from_kwargs(options),
         loop=loop,
         subprotocols=subprotocols,
         extensions=extensions,

@@ -29,7 +29,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CONFIGS = {
     # name: (PerMessageDeflate options, agreed response params)
-    "default (15/15 bits, memLevel 8)": ({}, []),
+    "zlib defaults (15/15 bits, memLevel 8)": ({}, []),
+    "fastws server default (our 12 bits, memLevel 5; client's 15)": (
+        {"server_max_window_bits": 12, "mem_level": 5},
+        [],
+    ),
     "websockets-like (12 bits, memLevel 5)": (
         {"server_max_window_bits": 12, "client_max_window_bits": 12, "mem_level": 5},
         [("client_max_window_bits", "12")],

@@ -214,7 +214,8 @@ class DeflateSession:
     ``decompress(data, max_size) -> bytes``: the payload of a message received
     with RSV1; ProtocolError 1009 beyond ``max_size`` bytes (None: no limit),
     1007 for corrupt data.  After either error the connection must fail.
-    ``threshold``: send messages shorter than this uncompressed (RSV1 clear).
+    ``threshold``: send messages shorter than this uncompressed (RSV1 clear); the
+    length is len(message): bytes, or characters for a str.
     """
 
     __slots__ = (

@@ -20,6 +20,7 @@ import asyncio
 import collections
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, fields
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Union
@@ -58,7 +59,7 @@ assert _core.OPEN == OPEN
 class Options:
     """Per-connection settings shared by server and client."""
 
-    max_size: int = 1 << 20  # largest message, after reassembly (1009 above)
+    max_size: Optional[int] = 1 << 20  # largest message, after reassembly and inflation (1009 above); None: no limit
     max_frame_size: Optional[int] = None  # largest frame; None means max_size
     max_queue: int = 16  # received messages buffered before reading pauses
     write_limit: int = 64 * 1024  # transport buffer above which send() waits
@@ -160,10 +161,11 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         """
         options = self.options
         self._deflate = deflate
+        max_size = options.max_size if options.max_size is not None else sys.maxsize  # None: no limit
         self._parser = codec.FrameParser(
             self.client,
-            max_frame_size=options.max_frame_size or options.max_size,
-            max_message_size=options.max_size,
+            max_frame_size=options.max_frame_size or max_size,
+            max_message_size=max_size,
             allow_rsv1=deflate is not None,
         )
         self.state = OPEN

@@ -110,6 +110,26 @@ class Listener:
 
 
 
+class _Discarding:
+    """The parser of a failed connection: what the peer still sends is dropped,
+    and the time of its last bytes is kept (see ``WebSocket._linger``)."""
+
+    __slots__ = ("_loop", "last")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.last = loop.time()
+
+    def feed(self, data: bytes) -> list[Any]:
+        self.last = self._loop.time()
+        return []
+
+
+# A failed connection keeps reading until the peer has been quiet this long (or
+# until close_timeout), so that closing cannot turn unread bytes into an RST.
+_QUIET = 0.05
+
+
 class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type]
     """One WebSocket connection (see the module docstring)."""
 
@@ -296,10 +316,30 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         if not self._close_sent and self.state in (OPEN, CLOSING):
             self._send_close_frame(exc.code, exc.reason[:123])
         self.state = CLOSING
-        self.transport.close()  # type: ignore[union-attr]
+        transport = self.transport
+        if transport.can_write_eof():  # type: ignore[union-attr]
+            # Lingering close: closing now, with the peer's bytes still unread, makes
+            # the kernel send RST, which can destroy our close frame in flight. Send
+            # FIN after it instead, discard what still comes, and close on the peer's
+            # EOF or after a short linger.
+            self._parser = _Discarding(self.loop)
+            transport.write_eof()  # type: ignore[union-attr]
+            self.loop.call_later(_QUIET, self._linger)
+        else:
+            transport.close()  # type: ignore[union-attr]
         self._start_close_timer()
         if self.listener is not None:
             self._call_listener(self.listener.on_error, self, exc)
+
+    def _linger(self) -> None:
+        """Close a failed connection once the peer has stopped sending (close_timeout aborts)."""
+        if self.state == CLOSED or self.transport is None:
+            return
+        quiet_for = self.loop.time() - self._parser.last
+        if quiet_for >= _QUIET:
+            self.transport.close()
+        else:
+            self.loop.call_later(_QUIET - quiet_for, self._linger)
 
     # --- the awaitable API ----------------------------------------------------
 

@@ -2,6 +2,7 @@
 
     python -m bench.echo                 # default run (~2-3 minutes)
     python -m bench.echo --quick         # smoke run, a few seconds per table
+    python -m bench.echo --compression   # permessage-deflate on everywhere, JSON text (~3-4 minutes)
     python -m bench.echo --help
 
 Layout (each part is replaceable on its own, so this can grow into ``fastws bench``):
@@ -15,6 +16,7 @@ Layout (each part is replaceable on its own, so this can grow into ``fastws benc
                  on request (JSON lines on stdin/stdout), so imports are paid once.
 * ``modes.py``   which (server, client) pairs each table needs.
 * ``runner.py``  starts servers and workers, interleaves the runs, collects results.
+* ``payloads.py`` the chat-like JSON documents of the permessage-deflate mode.
 * ``stats.py``   medians, spreads, percentiles.
 * ``report.py``  terminal / Markdown tables and the targets.
 

@@ -7,6 +7,8 @@ Examples::
     python -m bench.echo --sizes 256,1M --servers fastws,picows --mode servers
     python -m bench.echo --split-cores            # clients on core 1
     python -m bench.echo --report bench/results/echo-<stamp>.json --markdown
+    python -m bench.echo --compression            # permessage-deflate, JSON text, ~3 minutes
+    python -m bench.echo --compression --quick --window 0
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from typing import Optional, Sequence
 from . import machine, report, runner
 from .clients import CLIENTS, DEFAULT_CLIENTS
 from .common import DEFAULT_SIZES, parse_size
-from .modes import MODES, build_tables, cases_of
-from .servers import DEFAULT_SERVERS, SERVERS
+from .modes import MODES, build_compression_tables, build_tables, cases_of
+from .servers import DEFAULT_SERVERS, DEFLATE_SERVERS, SERVERS
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
 
 QUICK = {"duration": 0.15, "warmup": 0.05, "repeat": 1}
+DEFLATE_SIZES = (256, 8 * 1024, 100 * 1024)
+DEFLATE_WINDOW = 16
 DEFAULTS = {"duration": 1.0, "warmup": 0.2, "repeat": 3}
 
 
@@ -48,12 +52,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--sizes",
-        default=",".join(str(s) for s in DEFAULT_SIZES),
-        help="message sizes, comma-separated (256,8K,100K,1M)",
+        help="message sizes, comma-separated (default 256,8K,100K,1M; with --compression 256,8K,100K)",
     )
-    p.add_argument("--servers", default=",".join(DEFAULT_SERVERS), help="servers for the server table")
+    p.add_argument(
+        "--servers",
+        help="servers for the server table (default: "
+        + ",".join(DEFAULT_SERVERS)
+        + "; with --compression: "
+        + ",".join(DEFLATE_SERVERS)
+        + ")",
+    )
     p.add_argument("--clients", default=",".join(DEFAULT_CLIENTS), help="clients for the client table")
-    p.add_argument("--mode", choices=MODES, default="both", help="which tables (default: both)")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="both",
+        help="which tables (default: both); with --compression, 'servers' skips the websockets-client cross-check",
+    )
+    p.add_argument(
+        "--compression",
+        action="store_true",
+        help="permessage-deflate mode: compression on for every server and client (level 1, "
+        "12-bit windows), chat-like JSON text messages; tables: round trip, cross-check with the "
+        "websockets client, pipelined",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=DEFLATE_WINDOW,
+        help=f"--compression: messages in flight in the pipelined table (default {DEFLATE_WINDOW}; 0: no such table)",
+    )
     p.add_argument(
         "--duration", type=float, help=f"measured seconds per run (default {DEFAULTS['duration']})"
     )
@@ -99,6 +127,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _print(data, args.markdown)
         return 0
 
+    if args.sizes is None:
+        args.sizes = ",".join(str(s) for s in (DEFLATE_SIZES if args.compression else DEFAULT_SIZES))
+    if args.servers is None:
+        args.servers = ",".join(DEFLATE_SERVERS if args.compression else DEFAULT_SERVERS)
+    if args.window < 0:
+        parser.error("--window must be >= 0")
     try:
         sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
         servers = _names(args.servers, SERVERS, "server")
@@ -117,7 +151,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = runner.Config(
         sizes=sizes, duration=duration, warmup=warmup, repeat=repeat, split_cores=args.split_cores
     )
-    tables = build_tables(args.mode, servers, clients)
+    if args.compression:
+        config.extra["window"] = args.window
+        tables = build_compression_tables(args.mode, servers, args.window)
+    else:
+        tables = build_tables(args.mode, servers, clients)
     n_runs = len(cases_of(tables)) * len(sizes) * repeat
     estimate = n_runs * (duration + warmup + 0.05)
     print(
@@ -138,7 +176,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     info["loadavg_end"] = machine.loadavg()
     data = {
-        "benchmark": "echo-round-trip",
+        "benchmark": "echo-round-trip-deflate" if args.compression else "echo-round-trip",
         "format": 1,
         "machine": info,
         "config": {
@@ -152,6 +190,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "servers": servers,
             "clients": clients,
             "argv": list(argv if argv is not None else sys.argv[1:]),
+            **({"compression": True, "window": args.window} if args.compression else {}),
         },
         "tables": [t.to_json() for t in tables],
         **session,
@@ -161,7 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.no_json:
         path = args.json or os.path.join(
             RESULTS_DIR,
-            f"echo-{datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json",
+            f"echo{'-deflate' if args.compression else ''}-{datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json",
         )
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:

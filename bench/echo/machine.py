@@ -49,6 +49,12 @@ def fastws_codec() -> str:
         return f"unavailable ({exc})"
 
 
+def _zlib_version() -> str:
+    import zlib
+
+    return zlib.ZLIB_RUNTIME_VERSION
+
+
 def loadavg() -> list[float]:
     try:
         return [float(x) for x in open("/proc/loadavg").read().split()[:3]]
@@ -67,6 +73,7 @@ def describe() -> dict:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "python_build": sys.version.replace("\n", " "),
         "versions": versions(),
+        "zlib": _zlib_version(),
         "fastws_codec_default": fastws_codec(),
         "loadavg_start": loadavg(),
     }

@@ -7,6 +7,16 @@
   figure is the client's.
 
 Pairs needed by both tables (fastws client on fastws server) are run once.
+
+With ``--compression`` (:func:`build_compression_tables`), permessage-deflate on
+everywhere, text JSON messages:
+
+* ``deflate``: every selected server, driven by the fastws callback client
+  with compression on, one message in flight;
+* ``deflate-xcheck``: fastws (C) and websockets driven by websockets' client,
+  to show the load client does not decide the ratio;
+* ``deflate-pipe``: every selected server, ``window`` messages in flight
+  (messages/s rather than round trips/s).
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 from .clients import CLIENTS, LOAD_CLIENT, REFERENCE_CLIENT
-from .servers import REFERENCE_SERVER, SERVERS
+from .servers import DEFLATE_REFERENCE_SERVER, REFERENCE_SERVER, SERVERS
 
 MODES = ("both", "servers", "clients")
 
@@ -91,6 +101,52 @@ def build_tables(mode: str, servers: Sequence[str], clients: Sequence[str]) -> l
                 "client",
                 tuple(rows),
                 Case(REFERENCE_SERVER, REFERENCE_CLIENT),
+            )
+        )
+    return tables
+
+
+DEFLATE_LOAD_CLIENT = "fastws-deflate"
+DEFLATE_PIPE_CLIENT = "fastws-deflate-pipe"
+DEFLATE_XCHECK_CLIENT = "websockets-deflate"
+DEFLATE_XCHECK_SERVERS = ("fastws-deflate", "websockets-deflate")
+
+
+def build_compression_tables(mode: str, servers: Sequence[str], window: int) -> list[Table]:
+    """The tables of the permessage-deflate mode; ``mode`` "servers" leaves out the cross-check,
+    ``window`` 0 the pipelined table."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    ref = DEFLATE_REFERENCE_SERVER
+    tables = [
+        Table(
+            "deflate",
+            "Round trip with permessage-deflate (load client: fastws callback client, compression on)",
+            "server",
+            tuple(Row(SERVERS[name].label, Case(name, DEFLATE_LOAD_CLIENT)) for name in servers),
+            Case(ref, DEFLATE_LOAD_CLIENT),
+        )
+    ]
+    xcheck = [name for name in DEFLATE_XCHECK_SERVERS if name in servers]
+    if mode != "servers" and ref in xcheck and len(xcheck) > 1:
+        tables.append(
+            Table(
+                "deflate-xcheck",
+                "Cross-check: the same servers driven by the websockets client (compression on)",
+                "server",
+                tuple(Row(SERVERS[name].label, Case(name, DEFLATE_XCHECK_CLIENT)) for name in xcheck),
+                Case(ref, DEFLATE_XCHECK_CLIENT),
+            )
+        )
+    if window > 0:
+        tables.append(
+            Table(
+                "deflate-pipe",
+                f"Pipelined: {window} messages in flight on one connection "
+                "(fastws callback client, compression on; rate = messages/s)",
+                "server",
+                tuple(Row(SERVERS[name].label, Case(name, DEFLATE_PIPE_CLIENT)) for name in servers),
+                Case(ref, DEFLATE_PIPE_CLIENT),
             )
         )
     return tables

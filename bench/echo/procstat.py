@@ -66,6 +66,19 @@ def cores_busy_ticks(cores: Sequence[int]) -> tuple[int, int]:
     return busy, steal
 
 
+def io_chars(pid: Optional[int] = None) -> tuple[int, int]:
+    """(rchar, wchar) of process ``pid`` (this one if None): bytes through read()/write()-family
+    calls, sockets included, i.e. the WebSocket bytes on the wire for an echo server on uvloop."""
+    rchar = wchar = 0
+    with open(f"/proc/{pid if pid is not None else 'self'}/io", "rb") as f:
+        for line in f:
+            if line.startswith(b"rchar:"):
+                rchar = int(line.split()[1])
+            elif line.startswith(b"wchar:"):
+                wchar = int(line.split()[1])
+    return rchar, wchar
+
+
 class Snapshot(NamedTuple):
     wall_ns: int  # perf_counter_ns
     server_ticks: int  # utime + stime of the server process
@@ -75,10 +88,21 @@ class Snapshot(NamedTuple):
     core_steal_ticks: int
     server_minflt: int  # minor page faults of the server
     client_minflt: int  # ... and of this process
+    # Byte counters (/proc/<pid>/io), only read with ``snapshot(..., io=True)``; -1 otherwise.
+    server_rchar: int = -1
+    server_wchar: int = -1
+    client_rchar: int = -1
+    client_wchar: int = -1
 
 
-def snapshot(server_pid: Optional[int], cores: Sequence[int]) -> Snapshot:
+def snapshot(server_pid: Optional[int], cores: Sequence[int], io: bool = False) -> Snapshot:
     """Counters read at a window boundary (takes some tens of µs of client CPU)."""
+    extra: tuple[int, ...] = ()
+    if io:
+        try:
+            extra = (*(io_chars(server_pid) if server_pid is not None else (-1, -1)), *io_chars())
+        except (OSError, ValueError):
+            extra = ()
     if server_pid is not None:
         ticks, minflt = stat_cpu_ticks(server_pid)
         runtime = sched_runtime_ns(server_pid)
@@ -90,7 +114,9 @@ def snapshot(server_pid: Optional[int], cores: Sequence[int]) -> Snapshot:
         busy = steal = 0
     client = time.process_time_ns()
     client_minflt = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    return Snapshot(time.perf_counter_ns(), ticks, runtime, client, busy, steal, minflt, client_minflt)
+    return Snapshot(
+        time.perf_counter_ns(), ticks, runtime, client, busy, steal, minflt, client_minflt, *extra
+    )
 
 
 def window(start: Snapshot, end: Snapshot) -> dict:
@@ -105,7 +131,15 @@ def window(start: Snapshot, end: Snapshot) -> dict:
     client_s = (end.client_ns - start.client_ns) / 1e9
     busy_s = (end.core_busy_ticks - start.core_busy_ticks) / CLK_TCK
     steal_s = (end.core_steal_ticks - start.core_steal_ticks) / CLK_TCK
+    io = {}
+    if start.server_wchar >= 0 and end.server_wchar >= 0:
+        io["server_rchar"] = end.server_rchar - start.server_rchar
+        io["server_wchar"] = end.server_wchar - start.server_wchar
+    if start.client_wchar >= 0 and end.client_wchar >= 0:
+        io["client_rchar"] = end.client_rchar - start.client_rchar
+        io["client_wchar"] = end.client_wchar - start.client_wchar
     return {
+        **io,
         "elapsed_s": elapsed,
         "server_cpu_s": server_s if server_s is not None else server_stat_s,
         "server_cpu_source": "schedstat" if server_s is not None else "stat",

@@ -11,7 +11,7 @@ ratio of medians.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from .common import format_size
 from .modes import Case, Table
@@ -139,7 +139,147 @@ def evaluate_targets(data: dict) -> list[dict]:
                     f"per-round range {ratio['min'] * 100:.1f}-{ratio['max'] * 100:.1f}%"
                     + (f"; client CPU/msg x{cpu['median']:.3f} of picows's" if cpu else ""),
                 )
+    targets.extend(_deflate_targets(data, present))
     return targets
+
+
+def _deflate_targets(data: dict, present: Callable[[Case, int], bool]) -> list[dict]:
+    """Issue 4: fastws >= 1.5x websockets at 8 KiB with permessage-deflate (other sizes: info)."""
+    runs = data["runs"]
+    out: list[dict] = []
+    load, pipe, xcli = "fastws-deflate", "fastws-deflate-pipe", "websockets-deflate"
+    pairs = [
+        # (what, fastws case, peer case, metric, judged)
+        ("round trips", Case("fastws-deflate", load), Case("websockets-deflate", load), "round_trips_per_s"),
+        (
+            "server CPU/msg (websockets / fastws)",
+            Case("websockets-deflate", load),
+            Case("fastws-deflate", load),
+            "server_cpu_us_per_msg",
+        ),
+        (
+            "pipelined messages/s",
+            Case("fastws-deflate", pipe),
+            Case("websockets-deflate", pipe),
+            "round_trips_per_s",
+        ),
+        (
+            "round trips, websockets client",
+            Case("fastws-deflate", xcli),
+            Case("websockets-deflate", xcli),
+            "round_trips_per_s",
+        ),
+        (
+            "round trips vs websockets defaults (level 6)",
+            Case("fastws-deflate", load),
+            Case("websockets-deflate-default", load),
+            "round_trips_per_s",
+        ),
+        (
+            "server CPU/msg vs websockets defaults (level 6)",
+            Case("websockets-deflate-default", load),
+            Case("fastws-deflate", load),
+            "server_cpu_us_per_msg",
+        ),
+    ]
+    for proto, engine in (("fastws-deflate-isal", "ISA-L"), ("fastws-deflate-zlibng", "zlib-ng")):
+        pairs += [
+            (
+                f"round trips, prototype on {engine}",
+                Case(proto, load),
+                Case("websockets-deflate", load),
+                "round_trips_per_s",
+            ),
+            (
+                f"server CPU/msg, prototype on {engine}",
+                Case("websockets-deflate", load),
+                Case(proto, load),
+                "server_cpu_us_per_msg",
+            ),
+            (
+                f"pipelined messages/s, prototype on {engine}",
+                Case(proto, pipe),
+                Case("websockets-deflate", pipe),
+                "round_trips_per_s",
+            ),
+        ]
+    for size in data["config"]["sizes"]:
+        for index, (what, num, den, metric) in enumerate(pairs):
+            if not (present(num, size) and present(den, size)):
+                continue
+            ratio = paired_ratio(runs, num.key, den.key, size, metric)
+            if not ratio:
+                continue
+            judged = size == 8 * 1024 and index < 3
+            out.append(
+                {
+                    "target": f"deflate: fastws >= 1.5x websockets, {what}" + ("" if judged else " (info)"),
+                    "size": size,
+                    "met": ratio["median"] >= 1.5 if judged else None,
+                    "value": f"x{ratio['median']:.2f}",
+                    "detail": f"per-round range x{ratio['min']:.2f}-x{ratio['max']:.2f}",
+                }
+            )
+    return out
+
+
+# --- permessage-deflate settings --------------------------------------------------
+
+
+def deflate_settings_rows(data: dict) -> list[list[str]]:
+    """One row per server of the deflate tables: its settings and what was negotiated."""
+    negotiated: dict[str, str] = {}
+    for run in data["runs"]:
+        r = run["result"]
+        if r.get("ok") and run["client"] == "fastws-deflate" and "extension" in r:
+            negotiated.setdefault(run["server"], r["extension"])
+    labels: dict[str, str] = {}
+    for table in _tables(data):
+        if _is_deflate(table):
+            for row in table.rows:
+                labels.setdefault(row.case.server, row.label)
+    rows = []
+    for name, label in labels.items():
+        d = data["servers"].get(name, {}).get("deflate")
+        if not d:
+            continue
+        notes = []
+        if d.get("engine"):
+            notes.append(f"prototype: fastws's pure deflate kernels on {d['engine']} (`{d['kernels']}`)")
+        elif d.get("kernels"):
+            notes.append(f"{d['kernels']} kernels")
+        if d.get("executor_above"):
+            notes.append(f"messages over {d['executor_above'] // 1024} KiB compressed in a thread")
+        if "client_max_window_bits" in d:
+            notes.append(f"asks clients for client_max_window_bits={d['client_max_window_bits']}")
+        rows.append(
+            [
+                label,
+                str(d.get("level")),
+                str(d.get("mem_level")),
+                str(d.get("server_max_window_bits")),
+                f"{d['threshold']} B" if d.get("threshold") else "none",
+                negotiated.get(name, "-"),
+                "; ".join(notes),
+            ]
+        )
+    return rows
+
+
+_SETTINGS_HEAD = [
+    "server",
+    "level",
+    "memLevel",
+    "server window bits",
+    "uncompressed below",
+    "agreed",
+    "notes",
+]
+_CLIENT_SETTINGS = (
+    "Load clients (fastws callback and websockets): offer `permessage-deflate; server_max_window_bits=12; "
+    "client_max_window_bits=12`, compress at level 1, memLevel 5, 12-bit window, and inflate what the "
+    "server sends; the same zlib (system libz) everywhere."
+)
 
 
 # --- rendering -------------------------------------------------------------------
@@ -169,6 +309,20 @@ def _cell(value: str, spread: str) -> str:
 
 def _same_core(data: dict) -> bool:
     return not data["config"].get("split_cores")
+
+
+def _is_deflate(table: Table) -> bool:
+    return table.key.startswith("deflate")
+
+
+def _wire_columns(table: Table) -> bool:
+    # Not for the pipelined table: the window's messages in flight at either end make its
+    # bytes-per-message figure off by up to window/messages.
+    return _is_deflate(table) and table.key != "deflate-pipe"
+
+
+def _fmt_plain(s: Optional[dict], fmt: str) -> str:
+    return fmt.format(s["median"]) if s else "-"
 
 
 def table_rows(data: dict, table: Table, size: int) -> list[list[str]]:
@@ -218,16 +372,23 @@ def table_rows(data: dict, table: Table, size: int) -> list[list[str]]:
             p50,
             p99,
         ]
+        if _wire_columns(table):
+            cells += [
+                _fmt_plain(entry.get("server_wchar"), "{:,.0f}"),
+                _fmt_plain(entry.get("server_rchar"), "{:,.0f}"),
+                _fmt_plain(entry.get("wire_ratio_out"), "{:.2f}"),
+            ]
         rows.append(cells)
     return rows
 
 
 def _headers(table: Table, same_core: bool = True) -> list[str]:
     other = "client" if table.cpu_of == "server" else "server"
-    head = ["", "round trips/s (min-max)", "x ref"]
+    rate = "messages/s" if table.key == "deflate-pipe" else "round trips/s"
+    head = ["", f"{rate} (min-max)", "x ref"]
     if same_core:
         head.append("CPU-bound rt/s")
-    return head + [
+    head += [
         f"{table.cpu_of} CPU µs/msg (min-max)",
         "x ref",
         f"{other} µs/msg",
@@ -235,6 +396,9 @@ def _headers(table: Table, same_core: bool = True) -> list[str]:
         "p50 µs",
         "p99 µs",
     ]
+    if _wire_columns(table):
+        head += ["wire B/msg out", "wire B/msg in", "size / wire out"]
+    return head
 
 
 def _reference_label(table: Table) -> str:
@@ -261,6 +425,12 @@ def render_text(data: dict) -> str:
                 continue
             out.append(f"-- {format_size(size)}")
             out.extend(_align([_headers(table, _same_core(data)), *rows]))
+    settings = deflate_settings_rows(data)
+    if settings:
+        out.append("")
+        out.append("== permessage-deflate settings")
+        out.extend(_align([_SETTINGS_HEAD, *settings]))
+        out.append("  " + _CLIENT_SETTINGS.replace("`", ""))
     out.append("")
     out.append("== Targets")
     for t in data["targets"]:
@@ -310,6 +480,16 @@ def render_markdown(data: dict) -> str:
         for size in cfg["sizes"]:
             for row in table_rows(data, table, size):
                 out.append(f"| {format_size(size)} | " + " | ".join(row) + " |")
+        out.append("")
+    settings = deflate_settings_rows(data)
+    if settings:
+        out.append("#### permessage-deflate settings")
+        out.append("")
+        out.append("| " + " | ".join(_SETTINGS_HEAD) + " |")
+        out.append("|" + "---|" * len(_SETTINGS_HEAD))
+        out.extend("| " + " | ".join(r) + " |" for r in settings)
+        out.append("")
+        out.append(_CLIENT_SETTINGS)
         out.append("")
     out.append("#### Targets")
     out.append("")
@@ -400,8 +580,27 @@ def render_header(data: dict) -> str:
         f"websockets {v.get('websockets')}  "
         f"aiohttp {v.get('aiohttp')}\n"
         f"{c['duration']} s measured after {c['warmup']} s warm-up, {c['repeat']} interleaved rounds; "
-        f"{pinning}; "
-        f"one connection, one {'/'.join(format_size(s) for s in c['sizes'])} binary message in flight"
+        f"{pinning}; " + _message_line(data)
+    )
+
+
+def _message_line(data: dict) -> str:
+    c = data["config"]
+    sizes = "/".join(format_size(s) for s in c["sizes"])
+    if not c.get("compression"):
+        return f"one connection, one {sizes} binary message in flight"
+    pools = {}
+    for run in data["runs"]:
+        if run["result"].get("ok") and "pool" in run["result"]:
+            pools.setdefault(run["size"], run["result"]["pool"])
+    pool = ", ".join(f"{n} at {format_size(s)}" for s, n in sorted(pools.items()))
+    return (
+        f"one connection, one {sizes} text message in flight"
+        + (f" (pipelined table: {c['window']})" if c.get("window") else "")
+        + "; "
+        "permessage-deflate on in both directions; messages are chat-like JSON documents "
+        f"(bench/echo/payloads.py), a pool of distinct documents sent in turn ({pool}), "
+        "every echo compared with what was sent"
     )
 
 
@@ -423,6 +622,11 @@ def render_markdown_header(data: dict) -> str:
             f"websockets {v.get('websockets')}, aiohttp {v.get('aiohttp')}",
             f"- Run: {c['duration']} s measured window after {c['warmup']} s warm-up, "
             f"{c['repeat']} interleaved rounds per size; {pinning}",
+            *(
+                [f"- Messages: {_message_line(data)}", f"- zlib: {m.get('zlib', '?')} (system libz)"]
+                if c.get("compression")
+                else []
+            ),
         ]
     )
 

@@ -44,6 +44,7 @@ class Config:
     split_cores: bool = False
     server_core: int = 0
     client_core: int = 0
+    extra: dict = field(default_factory=dict)  # more command fields for the clients (e.g. "window")
 
     def __post_init__(self) -> None:
         if self.split_cores and self.client_core == self.server_core:
@@ -222,6 +223,7 @@ class Session:
             "duration": self.config.duration,
             "server_pid": server.pid,
             "cores": self.config.cores,
+            **self.config.extra,
         }
         try:
             return self.workers[case.client].run(command)

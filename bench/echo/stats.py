@@ -34,6 +34,10 @@ METRICS = {
     "others_load": "others_load",
     "server_faults": "server_faults_per_msg",
     "client_faults": "client_faults_per_msg",
+    # permessage-deflate mode: bytes the server wrote / read per message (/proc/<pid>/io)
+    "server_wchar": "server_wchar_per_msg",
+    "server_rchar": "server_rchar_per_msg",
+    "wire_ratio_out": "wire_ratio_out",
 }
 
 

@@ -80,6 +80,34 @@ CLIENTS: dict[str, ClientSpec] = {
             "aiohttp",
             "aiohttp ws_connect send_bytes / receive",
         ),
+        # permessage-deflate mode (``--compression``): text JSON documents, compression on.
+        ClientSpec(
+            "fastws-deflate",
+            "fastws callback",
+            f"{_PKG}.deflate_clients",
+            "run_fastws",
+            "ws",
+            "fastws",
+            "fastws callback client, permessage-deflate (level 1, memLevel 5, 12-bit windows), JSON text",
+        ),
+        ClientSpec(
+            "fastws-deflate-pipe",
+            "fastws callback, pipelined",
+            f"{_PKG}.deflate_clients",
+            "run_fastws_pipelined",
+            "ws",
+            "fastws",
+            "the same with a window of N messages in flight (--window)",
+        ),
+        ClientSpec(
+            "websockets-deflate",
+            "websockets",
+            f"{_PKG}.deflate_clients",
+            "run_websockets",
+            "ws",
+            "websockets",
+            "websockets client, permessage-deflate with the same settings, JSON text (cross-check)",
+        ),
     )
 }
 

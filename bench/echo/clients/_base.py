@@ -28,6 +28,8 @@ class EchoMismatch(AssertionError):
 
 
 class Recorder:
+    io = False  # also read /proc/<pid>/io byte counters at the window boundaries
+
     def __init__(self, command: dict) -> None:
         self.size: int = command["size"]
         self.payload = make_payload(self.size)
@@ -50,11 +52,11 @@ class Recorder:
         """``now`` passed the deadline: open or close the window.  False: stop sending."""
         if self.phase == WARMUP:
             self.first = len(self.latencies)
-            self.start = procstat.snapshot(self.server_pid, self.cores)
+            self.start = procstat.snapshot(self.server_pid, self.cores, self.io)
             self.deadline = self.start.wall_ns + self.duration_ns
             self.phase = MEASURING
             return True
-        self.end = procstat.snapshot(self.server_pid, self.cores)
+        self.end = procstat.snapshot(self.server_pid, self.cores, self.io)
         self.end = self.end._replace(wall_ns=now)  # the window ends at the last echo
         self.phase = DONE
         return False

@@ -82,9 +82,87 @@ SERVERS: dict[str, ServerSpec] = {
             "aiohttp",
             "aiohttp web.WebSocketResponse, compress=False",
         ),
+        # permessage-deflate mode (``--compression``): the same scripts with ``--deflate``.
+        ServerSpec(
+            "fastws-deflate",
+            "fastws (C)",
+            f"{_PKG}.fastws_echo",
+            "ws",
+            "fastws",
+            "fastws (C) with permessage-deflate: level 1, memLevel 5, 12-bit window (its defaults)",
+            env={"FASTWS_PURE": "0"},
+            args=("--deflate", "equal"),
+        ),
+        ServerSpec(
+            "fastws-pure-deflate",
+            "fastws (pure)",
+            f"{_PKG}.fastws_echo",
+            "ws",
+            "fastws",
+            "fastws (pure, FASTWS_PURE=1) with permessage-deflate, same settings",
+            env={"FASTWS_PURE": "1"},
+            args=("--deflate", "equal"),
+        ),
+        ServerSpec(
+            "websockets-deflate",
+            "websockets (level 1)",
+            f"{_PKG}.websockets_echo",
+            "ws",
+            "websockets",
+            "websockets with its permessage-deflate defaults, level set to 1 (memLevel 5, 12-bit windows)",
+            args=("--deflate", "equal"),
+        ),
+        ServerSpec(
+            "websockets-deflate-default",
+            "websockets (defaults, level 6)",
+            f"{_PKG}.websockets_echo",
+            "ws",
+            "websockets",
+            "websockets compression='deflate' as shipped (zlib level 6, memLevel 5, 12-bit windows)",
+            args=("--deflate", "default"),
+        ),
+        ServerSpec(
+            "aiohttp-deflate",
+            "aiohttp",
+            f"{_PKG}.aiohttp_echo",
+            "ws",
+            "aiohttp",
+            "aiohttp compress=True (level 1, memLevel 8, window as offered; > 16 KiB compressed in a thread)",
+            args=("--deflate", "equal"),
+        ),
+        # Prototypes (issue 4 findings): fastws (C) with its deflate kernels on a faster deflate
+        # engine; need the ``isal`` / ``zlib-ng`` packages; not in the default list.
+        ServerSpec(
+            "fastws-deflate-isal",
+            "fastws (C) + ISA-L (prototype)",
+            f"{_PKG}.fastws_echo",
+            "ws",
+            "fastws",
+            "prototype: fastws (C), deflate kernels = the pure twin on python-isal (ISA-L igzip), level 1",
+            env={"FASTWS_PURE": "0"},
+            args=("--deflate", "equal", "--engine", "isal"),
+        ),
+        ServerSpec(
+            "fastws-deflate-zlibng",
+            "fastws (C) + zlib-ng (prototype)",
+            f"{_PKG}.fastws_echo",
+            "ws",
+            "fastws",
+            "prototype: fastws (C), deflate kernels = the pure twin on zlib-ng, level 1 (deflate_quick)",
+            env={"FASTWS_PURE": "0"},
+            args=("--deflate", "equal", "--engine", "zlib-ng"),
+        ),
     )
 }
 
 DEFAULT_SERVERS = ("raw-tcp", "fastws", "fastws-pure", "picows", "websockets", "aiohttp")
 REFERENCE_SERVER = "fastws"  # ratios are to this one
+DEFLATE_SERVERS = (
+    "fastws-deflate",
+    "fastws-pure-deflate",
+    "websockets-deflate",
+    "websockets-deflate-default",
+    "aiohttp-deflate",
+)
+DEFLATE_REFERENCE_SERVER = "fastws-deflate"
 FLOOR_SERVER = "raw-tcp"

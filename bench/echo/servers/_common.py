@@ -1,7 +1,9 @@
 """What every echo server script shares: arguments, the uvloop loop, the ready line, shutdown.
 
 A server script defines ``async def start(host, port) -> (port, info, stop)``
-and calls :func:`main` with it.  ``main``:
+and calls :func:`main` with it.  Scripts that support permessage-deflate also
+take ``deflate=`` (a :data:`DEFLATE_PRESETS` name), passed only when the
+command line has ``--deflate PRESET``.  ``main``:
 
 * runs on a fresh uvloop loop (uvloop everywhere, so only the library differs);
 * prints ``# {json}`` (what runs: implementation, versions) then the port
@@ -22,6 +24,12 @@ from typing import Any, Awaitable, Callable, Optional
 
 from ..common import HOST, MAX_SIZE
 
+# permessage-deflate settings a server can be started with (``--deflate``):
+# "equal": the same settings for every library, as far as each allows (level 1,
+#   12-bit server window, memLevel 5; see each server script for what it can set);
+# "default": each library's own defaults when compression is simply switched on.
+DEFLATE_PRESETS = ("equal", "default")
+
 Start = Callable[[str, int], Awaitable[tuple[int, dict, Optional[Callable[[], Awaitable[None]]]]]]
 
 
@@ -33,6 +41,11 @@ def _arguments(name: str) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 (default): any free port")
     parser.add_argument(
         "--watch-stdin", action="store_true", help="exit when stdin reaches EOF (used by the runner)"
+    )
+    parser.add_argument(
+        "--deflate",
+        choices=DEFLATE_PRESETS,
+        help="accept permessage-deflate with these settings (default: compression off)",
     )
     return parser.parse_args()
 
@@ -52,7 +65,8 @@ def main(name: str, start: Start, new_loop: Optional[Callable[[], asyncio.Abstra
 
 
 async def _serve(loop: asyncio.AbstractEventLoop, start: Start, args: argparse.Namespace) -> None:
-    port, info, stop_server = await start(args.host, args.port)
+    extra = {"deflate": args.deflate} if args.deflate else {}
+    port, info, stop_server = await start(args.host, args.port, **extra)
     stop = loop.create_future()
 
     def request_stop(*_: Any) -> None:

@@ -5,18 +5,57 @@ twin when ``FASTWS_PURE=1`` is in the environment (the registry's
 ``fastws-pure`` entry sets it).  The implementation actually loaded is reported
 in the ready line and checked against the environment, so a missing C build
 cannot pass itself off as "fastws".
+
+With ``--deflate`` (either preset) it accepts permessage-deflate with its
+defaults, ``compression="deflate"``: level 1, memLevel 5, a 12-bit window for
+its compressor, messages under 128 bytes sent uncompressed.  The "equal" preset
+states them explicitly (a ``PerMessageDeflate``), so a change of default does
+not change the comparison silently.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from typing import Optional
 
 from ..common import MAX_SIZE
 from ._common import main, version
 
+# ``--engine isal`` / ``--engine zlib-ng`` (with --deflate; a prototype for issue 4, not a fastws
+# feature): the deflate kernels are fastws's pure-Python twin (fastws/_deflate_py.py) loaded a
+# second time with its ``zlib`` module swapped for python-isal's ``isal_zlib`` or zlib-ng's
+# ``zlib_ng``, both drop-in zlib APIs; handed to fastws through PerMessageDeflate(implementation=...).
+ENGINE: Optional[str] = None
+if "--engine" in sys.argv:
+    _i = sys.argv.index("--engine")
+    ENGINE = sys.argv[_i + 1]
+    del sys.argv[_i : _i + 2]
+ENGINES = {"isal": ("isal.isal_zlib", "isal"), "zlib-ng": ("zlib_ng.zlib_ng", "zlib-ng")}
 
-async def start(host: str, port: int):
+
+def _engine_kernels(name: str):  # type: ignore[no-untyped-def]
+    import importlib
+    import importlib.util
+
+    from fastws import _deflate_py
+
+    module_name, distribution = ENGINES[name]
+    engine = importlib.import_module(module_name)
+    spec = importlib.util.spec_from_file_location(
+        f"fastws._deflate_{name.replace('-', '_')}", _deflate_py.__file__
+    )
+    assert spec is not None and spec.loader is not None
+    kernels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kernels)
+    kernels.zlib = engine  # type: ignore[attr-defined]  # the twin calls zlib.compressobj & co at run time
+    kernels.IMPLEMENTATION = f"python+{name}"  # type: ignore[attr-defined]
+    return kernels, f"{distribution} {version(distribution)}"
+
+
+async def start(host: str, port: int, deflate: Optional[str] = None):
     from fastws import codec
+    from fastws import deflate as deflate_module
     from fastws.echo import EchoListener
     from fastws.server import serve
 
@@ -25,20 +64,54 @@ async def start(host: str, port: int):
         raise SystemExit(
             f"fastws codec is {codec.IMPLEMENTATION!r}, expected {want!r} (is the C extension built?)"
         )
+    compression: object = None  # same settings for every library: no permessage-deflate
+    settings: dict = {}
+    kernels, engine = None, None
+    if ENGINE is not None:
+        if not deflate:
+            raise SystemExit("--engine needs --deflate")
+        kernels, engine = _engine_kernels(ENGINE)
+    if deflate == "equal":
+        compression = deflate_module.PerMessageDeflate(
+            server_max_window_bits=12, mem_level=5, level=1, implementation=kernels
+        )
+    elif deflate == "default":
+        compression = "deflate"
+    if deflate:
+        from fastws.server import _compression_extensions
+
+        ext = _compression_extensions(compression)[0]  # what serve() will use (the default's instance)
+        settings = {
+            "preset": deflate,
+            "level": ext.level,
+            "mem_level": ext.mem_level,
+            "server_max_window_bits": ext.server_max_window_bits,
+            "threshold": ext.threshold,
+            "kernels": getattr(ext, "_mod", deflate_module).IMPLEMENTATION,
+        }
+        if engine:
+            settings["engine"] = engine
+        elif deflate_module.IMPLEMENTATION != want:
+            raise SystemExit(
+                f"fastws deflate kernels are {deflate_module.IMPLEMENTATION!r}, expected {want!r}"
+            )
     server = await serve(
         EchoListener,
         host,
         port,
         max_size=MAX_SIZE,
         ping_interval=None,  # no keepalive pings (the default, stated for the record)
-        compression=None,  # same settings for every library: no permessage-deflate
+        compression=compression,  # type: ignore[arg-type]
     )
 
     async def stop() -> None:
         server.close()
         await server.wait_closed()
 
-    return server.port, {"impl": f"fastws codec={codec.IMPLEMENTATION}", "fastws": version("fastws")}, stop
+    info = {"impl": f"fastws codec={codec.IMPLEMENTATION}", "fastws": version("fastws")}
+    if settings:
+        info["deflate"] = settings
+    return server.port, info, stop
 
 
 def _new_loop():

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what tests/interop needs on a fresh Debian 12 machine; idempotent (run as root).
+#   - Chromium (Debian's `chromium` package), started headless by test_chromium.py;
+#   - Node.js >= 18 and npm (Debian's `nodejs` and `npm` if node is missing);
+#   - the Node peer's packages (ws, bufferutil, utf-8-validate) into node/node_modules,
+#     with `npm ci` from node/package-lock.json, only when not already installed.
+# Nothing is downloaded when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")"
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "interop setup: apt-get install ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 18 ]; then
+    echo "interop setup: Node.js >= 18 is required, found $(node --version)" >&2
+    exit 1
+fi
+
+locked=$(node -p 'require("./node/package-lock.json").packages["node_modules/ws"].version')
+installed=$(node -p 'try { require("./node/node_modules/ws/package.json").version } catch (e) { "" }')
+if [ "$locked" != "$installed" ]; then
+    echo "interop setup: npm ci in tests/interop/node"
+    (cd node && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
+fi
+
+echo "interop setup: $(chromium --version 2>/dev/null | head -1), node $(node --version), ws $locked"

@@ -316,17 +316,11 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         if not self._close_sent and self.state in (OPEN, CLOSING):
             self._send_close_frame(exc.code, exc.reason[:123])
         self.state = CLOSING
-        transport = self.transport
-        if transport.can_write_eof():  # type: ignore[union-attr]
-            # Lingering close: closing now, with the peer's bytes still unread, makes
-            # the kernel send RST, which can destroy our close frame in flight. Send
-            # FIN after it instead, discard what still comes, and close on the peer's
-            # EOF or after a short linger.
-            self._parser = _Discarding(self.loop)
-            transport.write_eof()  # type: ignore[union-attr]
-            self.loop.call_later(_QUIET, self._linger)
-        else:
-            transport.close()  # type: ignore[union-attr]
+        # Lingering close: closing now, with the peer's bytes still unread, makes the
+        # kernel send RST, which can destroy our close frame in flight. Keep reading
+        # and discarding until the peer is quiet, then close (close_timeout aborts).
+        self._parser = _Discarding(self.loop)
+        self.loop.call_later(_QUIET, self._linger)
         self._start_close_timer()
         if self.listener is not None:
             self._call_listener(self.listener.on_error, self, exc)

@@ -602,7 +602,7 @@ def ws_frame(data: bytes, fin: bool = True, continuation: bool = False):
     return ws_frames.Frame(opcode, data, fin=fin)
 
 
-def exchange(ours: pmd.DeflateSession, theirs, msgs: list[bytes]) -> None:
+def assert_exchange(ours: pmd.DeflateSession, theirs, msgs: list[bytes]) -> None:
     """Messages both ways, whole and fragmented, between our session and a websockets extension."""
     rnd = random.Random(len(msgs))
     for message in msgs:
@@ -635,7 +635,7 @@ def test_websockets_interop_we_are_server(deflate, snct, cnct, sbits, cbits):
     agreed = pmd.DeflateParams(snct, cnct, sbits, cbits).to_params()
     ours = pmd.PerMessageDeflate(implementation=deflate).make_session(agreed)
     theirs = ws_pmd.PerMessageDeflate(snct, cnct, sbits, cbits)  # client: remote=server, local=client
-    exchange(ours, theirs, messages(sbits * 16 + cbits, 15))
+    assert_exchange(ours, theirs, messages(sbits * 16 + cbits, 15))
 
 
 @pytest.mark.parametrize("snct,cnct,sbits,cbits", [c for c in COMBOS if c[2] != 8])
@@ -644,7 +644,7 @@ def test_websockets_interop_we_are_client(deflate, snct, cnct, sbits, cbits):
     answer = pmd.DeflateParams(snct, cnct, sbits, cbits).to_params()
     ours = pmd.client_accept(answer, offered, implementation=deflate)
     theirs = ws_pmd.PerMessageDeflate(cnct, snct, cbits, sbits)  # server: remote=client, local=server
-    exchange(ours, theirs, messages(sbits * 16 + cbits + 1, 15))
+    assert_exchange(ours, theirs, messages(sbits * 16 + cbits + 1, 15))
 
 
 @pytest.mark.parametrize(
@@ -674,7 +674,7 @@ def test_websockets_client_negotiates_with_our_server(deflate, factory_kwargs, s
     [(_name, params)] = parse_extensions([response])
     theirs = client.process_response_params(params, [])
     ours = server.make_session(agreed)
-    exchange(ours, theirs, messages(7, 8))
+    assert_exchange(ours, theirs, messages(7, 8))
 
 
 @pytest.mark.parametrize(
@@ -701,7 +701,7 @@ def test_our_client_negotiates_with_websockets_server(deflate, offer_kwargs, fac
     response_params, theirs = server.process_request_params(params, [])
     [(name, response)] = parse_extensions([format_extensions([(name, response_params)])])
     ours = pmd.client_accept(response, offered, implementation=deflate)
-    exchange(ours, theirs, messages(8, 8))
+    assert_exchange(ours, theirs, messages(8, 8))
 
 
 # =========================================================================== negotiation (server)

@@ -28,6 +28,7 @@ _EXPORTS = {
     "Server": "server",
     "HTTPResponse": "server",
     "connect": "client",
+    "PerMessageDeflate": "deflate",
     "run": "runner",
     "new_event_loop": "runner",
 }
@@ -36,6 +37,7 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .client import connect
+    from .deflate import PerMessageDeflate
     from .exceptions import (
         ConnectionClosed,
         ConnectionClosedError,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
+import sysconfig
+import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -27,6 +31,39 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as exc:
             _warn(f"compiling {ext.name} failed: {exc}")
+
+
+_ISAL_PROBE = """
+#include <isa-l/igzip_lib.h>
+int main(void) { struct isal_zstream s; isal_deflate_init(&s); s.hist_bits = 8; return isal_deflate(&s) == COMP_OK ? 0 : 1; }
+"""
+
+
+def have_isal() -> bool:
+    """True when ISA-L's igzip (headers and libisal) compiles and links here (Debian: libisal-dev).
+
+    The compressor of fastws._deflate_c then uses it instead of zlib's deflate;
+    FASTWS_NO_ISAL=1 forces zlib.
+    """
+    if os.environ.get("FASTWS_NO_ISAL", "") not in ("", "0"):
+        return False
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    if not shutil.which(cc[0]):
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(_ISAL_PROBE)
+        try:
+            result = subprocess.run(
+                [*cc, src, "-o", os.path.join(tmp, "probe"), "-lisal"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return result.returncode == 0
 
 
 def extensions() -> list[Extension]:
@@ -54,10 +91,17 @@ def extensions() -> list[Extension]:
     )
     # permessage-deflate kernels: need zlib's headers and libz; without them the
     # pure-Python twin (Python's zlib module) is used, the codec is unaffected.
+    # With ISA-L (libisal-dev) found, its igzip compresses instead of zlib
+    # (src/deflate_backend.h); zlib still decompresses.
+    isal = have_isal()
+    print(f"fastws: permessage-deflate compressor backend: {'isal' if isal else 'zlib'}", file=sys.stderr)
     deflate = Extension(
         "fastws._deflate_c",
         ["src/_deflate_c.pyx"],
-        libraries=["z"],
+        include_dirs=["src"],
+        depends=["src/deflate_backend.h"],
+        define_macros=[("FASTWS_HAVE_ISAL", "1")] if isal else [],
+        libraries=["isal", "z"] if isal else ["z"],
         extra_compile_args=["-O3"],
     )
     built = []

@@ -1,8 +1,9 @@
 """Type stub of the compiled permessage-deflate kernels (``fastws._deflate_c``, built from ``src/_deflate_c.pyx``).
 
 The pure-Python twin ``fastws._deflate_py`` has exactly this API and behaviour
-(and produces byte-identical output, level 0 aside); ``fastws.deflate`` picks
-whichever is active.
+(and produces byte-identical output, level 0 aside, when this module compresses
+with zlib; built with ISA-L it compresses with igzip: same wire format, other
+bytes); ``fastws.deflate`` picks whichever is active.
 """
 
 from typing import Final, Optional, Union
@@ -10,13 +11,15 @@ from typing import Final, Optional, Union
 from typing_extensions import Buffer
 
 IMPLEMENTATION: Final[str]  # "c" here, "python" in the twin
+COMPRESSION_BACKEND: Final[str]  # "isal" (built with ISA-L: levels other than 0) or "zlib"; always "zlib" in the twin
 
 class Compressor:
     """Raw-deflate compressor for one direction of one connection (RFC 7692 §7.2.1).
 
-    ``window_bits`` 8..15 (8 runs as 9, whose matches stay within 250 bytes, so
-    the output still fits an 8-bit window), ``level`` -1..9, ``mem_level`` 1..9;
-    ValueError otherwise.  zlib's state is created on first use.
+    ``window_bits`` 8..15 (zlib: 8 runs as 9, whose matches stay within 250 bytes,
+    so the output still fits an 8-bit window; ISA-L: 8 as is), ``level`` -1..9,
+    ``mem_level`` 1..9; ValueError otherwise.  zlib's (or ISA-L's) state is
+    created on first use.
     """
 
     window_bits: int

@@ -4,7 +4,9 @@ Keep the two files the same shape (same classes, methods and order of checks)
 so a reader can diff them; ``tests/test_deflate.py`` runs every test against both.
 Both drive the same zlib (Python's ``zlib`` module links the system libz, as
 the compiled twin does) with the same sequence of calls, so they produce
-byte-identical compressed output; the one exception is level 0, whose stored
+byte-identical compressed output, unless the compiled twin was built with
+ISA-L (``COMPRESSION_BACKEND == "isal"``: igzip compresses, same wire format,
+other bytes); the one exception is level 0, whose stored
 blocks end where zlib's output space does, which depends on each twin's
 buffer sizes (same content, possibly split differently).
 
@@ -32,6 +34,7 @@ import zlib
 from .exceptions import ProtocolError
 
 IMPLEMENTATION = "python"
+COMPRESSION_BACKEND = "zlib"  # the compiled twin's may be "isal" (its docstring)
 
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1: the empty stored block that ends a sync flush
 _MIN_COMPRESS_WINDOW = 9  # see the module docstring

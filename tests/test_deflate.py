@@ -33,6 +33,15 @@ TAIL = b"\x00\x00\xff\xff"
 MiB = 1 << 20
 
 
+def zlib_compresses(mod) -> bool:
+    """The module compresses with zlib, as Python's zlib module does: byte-identical output.
+
+    A compiled twin built with ISA-L (``COMPRESSION_BACKEND == "isal"``) compresses
+    with igzip: the same wire format, other bytes (levels other than 0).
+    """
+    return getattr(mod, "COMPRESSION_BACKEND", "zlib") == "zlib"
+
+
 def load_deflate(name: str):
     try:
         return importlib.import_module(MODULES[name])
@@ -116,7 +125,10 @@ class TestRfcExamples:
         c, d = deflate.Compressor(), deflate.Decompressor()
         first, second = c.compress(b"Hello"), c.compress(b"Hello")
         assert first == bytes.fromhex("f248cdc9c90700")
-        assert second == bytes.fromhex("f200110000")
+        if zlib_compresses(deflate):
+            assert second == bytes.fromhex("f200110000")
+        else:  # ISA-L: another back-reference encoding
+            assert len(second) <= 5
         assert d.decompress(first, 100) == b"Hello"
         assert d.decompress(second, 100) == b"Hello"
 
@@ -171,6 +183,14 @@ class TestRoundTrip:
         c = deflate.Compressor(no_context_takeover=True)
         for message in messages(3, 10):
             assert deflate.Decompressor().decompress(c.compress(message), None) == message
+
+    def test_no_context_takeover_after_an_empty_last_fragment(self, deflate):
+        # An empty final fragment still ends the message: the next one stands alone.
+        msg = json_message(random.Random(5), 20)
+        c = deflate.Compressor(no_context_takeover=True)
+        for _ in range(3):
+            payload = c.compress_fragment(msg, False) + c.compress_fragment(b"", True)
+            assert deflate.Decompressor().decompress(payload, None) == msg
 
     def test_input_types(self, deflate):
         c, d = deflate.Compressor(), deflate.Decompressor()
@@ -467,8 +487,46 @@ class TestCorruptData:
             assert results[0] == results[1]
 
 
+class SameOutput:
+    """What the twins' compressed messages must share: the bytes when both compress with zlib.
+
+    With the compiled twin on ISA-L: each side's output inflates to the message with
+    the other twin's decompressor and with Python's zlib at the agreed window (8 bits
+    included), and ISA-L's total is at most 25% larger than zlib's (and not suspiciously
+    small: at least half; with small windows ISA-L compresses ~25% better).
+    """
+
+    def __init__(self, c_mod, py_mod, settings: dict) -> None:
+        self.identical = zlib_compresses(c_mod)
+        wbits = settings.get("window_bits", 15)
+        reset = settings.get("no_context_takeover", False)
+        self.c_reads_py = c_mod.Decompressor(wbits, reset)
+        self.py_reads_c = py_mod.Decompressor(wbits, reset)
+        self.wbits, self.reset = wbits, reset
+        self.zlib_reads_c = zlib.decompressobj(wbits=-wbits)
+        self.sizes = [0, 0]
+
+    def add(self, a: bytes, b: bytes, message) -> None:
+        if self.identical:
+            assert a == b
+            return
+        raw = message.encode() if isinstance(message, str) else bytes(message)
+        assert self.py_reads_c.decompress(a, None) == raw
+        assert self.c_reads_py.decompress(b, None) == raw
+        if self.reset:
+            self.zlib_reads_c = zlib.decompressobj(wbits=-self.wbits)
+        assert self.zlib_reads_c.decompress(a + TAIL) == raw
+        assert not a.endswith(TAIL) or raw == b""
+        self.sizes[0] += len(a)
+        self.sizes[1] += len(b)
+
+    def done(self, sizes: bool = True) -> None:
+        if sizes and not self.identical:
+            assert 0.5 <= self.sizes[0] / self.sizes[1] <= 1.25, self.sizes
+
+
 class TestTwins:
-    """Both twins drive the same zlib: same bytes out, same errors."""
+    """Both twins drive the same zlib: same bytes out (unless the compiled one uses ISA-L), same errors."""
 
     SETTINGS: ClassVar[list[dict]] = [
         {},
@@ -485,6 +543,7 @@ class TestTwins:
     def test_identical_output(self, both_deflates, settings):
         c_mod, py_mod = both_deflates
         cc, pc = c_mod.Compressor(**settings), py_mod.Compressor(**settings)
+        check = SameOutput(c_mod, py_mod, settings)
         rnd = random.Random(13)
         for message in messages(14, 20):
             if rnd.random() < 0.3:
@@ -493,7 +552,8 @@ class TestTwins:
                 b = pc.compress_fragment(message[:cut], False) + pc.compress_fragment(message[cut:], True)
             else:
                 a, b = cc.compress(message), pc.compress(message)
-            assert a == b
+            check.add(a, b, message)
+        check.done()
 
     @given(st.lists(st.binary(max_size=3000) | st.text(max_size=500), max_size=8), st.sampled_from(SETTINGS))
     def test_identical_output_property(self, both_deflates, batch, settings):
@@ -502,11 +562,13 @@ class TestTwins:
         wbits = settings.get("window_bits", 15)
         cd = c_mod.Decompressor(wbits, settings.get("no_context_takeover", False))
         pd = py_mod.Decompressor(wbits, settings.get("no_context_takeover", False))
+        check = SameOutput(c_mod, py_mod, settings)
         for message in batch:
             a, b = cc.compress(message), pc.compress(message)
-            assert a == b
             raw = message.encode() if isinstance(message, str) else message
+            check.add(a, b, raw)
             assert cd.decompress(a, None) == pd.decompress(b, None) == raw
+        check.done(sizes=False)
 
     def test_level_0(self, both_deflates):
         # Stored blocks are cut where zlib's output space ends, which differs between the

@@ -89,6 +89,8 @@ async def start(host: str, port: int, deflate: Optional[str] = None):
             "threshold": ext.threshold,
             "kernels": getattr(ext, "_mod", deflate_module).IMPLEMENTATION,
         }
+        if getattr(getattr(ext, "_mod", deflate_module), "COMPRESSION_BACKEND", "zlib") != "zlib":
+            settings["kernels"] += "+" + getattr(ext, "_mod", deflate_module).COMPRESSION_BACKEND  # "c+isal"
         if engine:
             settings["engine"] = engine
         elif deflate_module.IMPLEMENTATION != want:

@@ -261,3 +261,6 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             await ws.wait_closed()
             if ws.close_requested:
                 return
+            # Lost: wait a little before reconnecting, so that a server which accepts
+            # and drops at once is not hammered in a tight loop.
+            await asyncio.sleep(self.backoff_initial * random.uniform(0.5, 1.0))

@@ -160,6 +160,36 @@ def test_connection_dropped_by_the_server_reconnects(run) -> None:
 
 
 @pytest.mark.timeout(20)
+def test_server_dropping_every_connection_is_not_hammered(run) -> None:
+    """A server that accepts then drops at once: reconnections are paced, not a tight loop."""
+    accepted: list[float] = []
+
+    async def handler(ws: Any) -> None:
+        accepted.append(time.monotonic())
+        ws.abort()
+
+    async def main() -> None:
+        async with await serve(handler, "127.0.0.1", 0) as server:
+            uri = f"ws://127.0.0.1:{server.port}/"
+
+            async def client() -> None:
+                async for ws in connect(uri, backoff_initial=0.1, backoff_max=0.2):
+                    await ws.wait_closed()
+
+            task = asyncio.create_task(client())
+            await asyncio.sleep(1.0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        # At least 50 ms between two connections (jittered 0.5x-1x of 0.1 s): ~10-20 in 1 s,
+        # where an immediate reconnect would open hundreds.
+        assert 3 <= len(accepted) <= 25, len(accepted)
+        gaps = [b - a for a, b in zip(accepted, accepted[1:])]
+        assert min(gaps) >= 0.045, gaps
+
+    run(main())
+
+
+@pytest.mark.timeout(20)
 def test_close_from_another_task_stops_the_iterator(run) -> None:
     async def main() -> None:
         async with await serve(echo, "127.0.0.1", 0) as server:

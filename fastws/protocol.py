@@ -108,8 +108,6 @@ class Listener:
         """The write buffer drained: sending may resume."""
 
 
-
-
 class _Discarding:
     """The parser of a failed connection: what the peer still sends is dropped,
     and the time of its last bytes is kept (see ``WebSocket._linger``)."""
@@ -433,12 +431,9 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         if self.state != OPEN:
             raise self._closed_exception()
         first = opcode is None
-        if deflate is not None:
-            # RSV1 marks the first frame only (RFC 7692 §6.1).
-            self._write_frame(kind if first else OP_CONTINUATION, deflate.compress_fragment(fragment, False),
-                              fin=False, rsv1=first)
-        else:
-            self._write_frame(kind if first else OP_CONTINUATION, fragment, fin=False)
+        data = deflate.compress_fragment(fragment, False) if deflate is not None else fragment
+        # With compression, RSV1 marks the first frame only (RFC 7692 §6.1).
+        self._write_frame(kind if first else OP_CONTINUATION, data, fin=False, rsv1=first and deflate is not None)
         if self._drain_waiter is not None:
             await self._drain_waiter
         return kind
@@ -502,9 +497,7 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> Awaitable[None]:
         """Start the closing handshake; the returned future completes when TCP is closed."""
         if self.state == OPEN:
-            payload = codec.build_close_payload(code, reason)  # validates before we change state
-            self._write_frame(OP_CLOSE, payload)
-            self._close_sent = True
+            self._send_close_frame(code, reason)  # ValueError for a bad code before any change
             self.state = CLOSING
             self._start_close_timer()
         elif self.state == CONNECTING and self.transport is not None:
@@ -512,8 +505,8 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         return asyncio.shield(self._closed_waiter)
 
     def _send_close_frame(self, code: Optional[int], reason: str) -> None:
-        self._close_sent = True
         self._write_frame(OP_CLOSE, codec.build_close_payload(code, reason))
+        self._close_sent = True
 
     def _start_close_timer(self) -> None:
         if self._close_timer is None and self.transport is not None:

@@ -7,7 +7,7 @@
 In one process, without event loop or sockets: a server-side connection
 (``fastws.protocol.WebSocket`` with the echo listener and a counting fake
 transport) is fed the masked, compressed text frames a client sends (the JSON
-documents of ``bench/echo/payloads.py``, compressed by a client-side session:
+documents of ``fastws/bench/payloads.py``, compressed by a client-side session:
 level 1, memLevel 5, 12-bit windows).  Timed per message:
 
 * the whole data path: ``data_received`` -> parse -> inflate -> UTF-8 decode ->
@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.echo.payloads import json_pool
+from fastws.bench.payloads import json_pool
 from fastws import codec, deflate
 from fastws.echo import EchoListener
 from fastws.protocol import Options, WebSocket
@@ -60,7 +60,7 @@ class CountingTransport:
 def kernels(name: str):  # type: ignore[no-untyped-def]
     if name in ("c", "python"):
         return deflate.implementation(name)
-    from bench.echo.servers import fastws_echo
+    from fastws.bench.servers import fastws_echo
 
     return fastws_echo._engine_kernels(name)[0]
 

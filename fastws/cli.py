@@ -25,10 +25,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-compression", action="store_true", help="decline permessage-deflate offers"
     )
+    commands.add_parser(
+        "bench",
+        add_help=False,
+        help="comparative echo benchmark (fastws bench --help for its options)",
+    )
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from .bench.__main__ import main as bench_main
+
+        return bench_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.pure and os.environ.get("FASTWS_PURE") != "1":
         if "fastws.codec" in sys.modules:  # too late to switch in this process

@@ -187,7 +187,7 @@ class Session:
             self.servers[name] = ServerProcess(name, proc, log)
         for name in client_names:
             log = tempfile.TemporaryFile()
-            cmd = [*_pin(self.config.client_core), sys.executable, "-m", "bench.echo.worker", name]
+            cmd = [*_pin(self.config.client_core), sys.executable, "-m", "fastws.bench.worker", name]
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=_env(), cwd=PROJECT_ROOT
             )

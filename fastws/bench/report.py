@@ -1,7 +1,7 @@
 """Tables and targets from a session's runs: terminal text or Markdown.
 
 Everything here works from the JSON the runner writes, so a saved result can
-be re-rendered (``python -m bench.echo --report bench/results/echo-....json``).
+be re-rendered (``fastws bench --report fastws-bench-results/echo-....json``).
 
 Cells are "median (min-max)" over the repetitions.  Ratios ("x fastws") are
 the median of per-round ratios: the two runs of a round were taken seconds
@@ -600,7 +600,7 @@ def _message_line(data: dict) -> str:
         + (f" (pipelined table: {c['window']})" if c.get("window") else "")
         + "; "
         "permessage-deflate on in both directions; messages are chat-like JSON documents "
-        f"(bench/echo/payloads.py), a pool of distinct documents sent in turn ({pool}), "
+        f"(fastws/bench/payloads.py), a pool of distinct documents sent in turn ({pool}), "
         "every echo compared with what was sent"
     )
 

@@ -1,14 +1,14 @@
-"""``python -m bench.echo``: run the echo round-trip benchmark and print the tables.
+"""``fastws bench``: run the echo round-trip benchmark and print the tables.
 
 Examples::
 
-    python -m bench.echo                          # everything, ~2-3 minutes
-    python -m bench.echo --quick                  # smoke run: every pair, a few seconds
-    python -m bench.echo --sizes 256,1M --servers fastws,picows --mode servers
-    python -m bench.echo --split-cores            # clients on core 1
-    python -m bench.echo --report bench/results/echo-<stamp>.json --markdown
-    python -m bench.echo --compression            # permessage-deflate, JSON text, ~3 minutes
-    python -m bench.echo --compression --quick --window 0
+    fastws bench                          # everything, ~2-3 minutes
+    fastws bench --quick                  # smoke run: every pair, a few seconds
+    fastws bench --sizes 256,1M --servers fastws,picows --mode servers
+    fastws bench --split-cores            # clients on core 1
+    fastws bench --report fastws-bench-results/echo-<stamp>.json --markdown
+    fastws bench --compression            # permessage-deflate, JSON text, ~3 minutes
+    fastws bench --compression --quick --window 0
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .common import DEFAULT_SIZES, parse_size
 from .modes import MODES, build_compression_tables, build_tables, cases_of
 from .servers import DEFAULT_SERVERS, DEFLATE_SERVERS, SERVERS
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
+RESULTS_DIR = "fastws-bench-results"  # relative to the working directory
 
 QUICK = {"duration": 0.15, "warmup": 0.05, "repeat": 1}
 DEFLATE_SIZES = (256, 8 * 1024, 100 * 1024)
@@ -44,7 +44,7 @@ def _names(text: str, known: dict, kind: str) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m bench.echo",
+        prog="fastws bench",
         description="Echo round trip benchmark: one connection, one binary message in flight, "
         "round trips/s, latency, and CPU time per message of the server (or client).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json",
         metavar="PATH",
-        help="where to write the results (default bench/results/echo-<UTC time>.json)",
+        help="where to write the results (default fastws-bench-results/echo-<UTC time>.json)",
     )
     p.add_argument("--no-json", action="store_true", help="write no JSON file")
     p.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")

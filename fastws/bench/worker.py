@@ -1,4 +1,4 @@
-"""A long-lived load-client process: ``python -m bench.echo.worker <client>``.
+"""A long-lived load-client process: ``python -m fastws.bench.worker <client>``.
 
 ``<client>`` is a name from the registry (``clients/__init__.py``) or, for
 experiments, ``package.module:function`` naming any ``async def f(command)``
@@ -22,7 +22,7 @@ import traceback
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m bench.echo.worker <client-name>", file=sys.stderr)
+        print("usage: python -m fastws.bench.worker <client-name>", file=sys.stderr)
         return 2
     from .clients import CLIENTS
     from .servers._common import version

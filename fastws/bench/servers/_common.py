@@ -35,7 +35,7 @@ Start = Callable[[str, int], Awaitable[tuple[int, dict, Optional[Callable[[], Aw
 
 def _arguments(name: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog=f"python -m bench.echo.servers.{name}", description=f"{name} echo server"
+        prog=f"python -m fastws.bench.servers.{name}", description=f"{name} echo server"
     )
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--port", type=int, default=0, help="0 (default): any free port")

@@ -1,4 +1,4 @@
-"""Load clients of the permessage-deflate mode (``python -m bench.echo --compression``).
+"""Load clients of the permessage-deflate mode (``fastws bench --compression``).
 
 They send text messages: the chat-like JSON documents of ``payloads.py``, a
 pool of distinct documents in turn, and compare every echo with what was sent

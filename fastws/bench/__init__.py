@@ -1,14 +1,14 @@
 """Echo round-trip benchmark: one connection, one message in flight, many libraries.
 
-    python -m bench.echo                 # default run (~2-3 minutes)
-    python -m bench.echo --quick         # smoke run, a few seconds per table
-    python -m bench.echo --compression   # permessage-deflate on everywhere, JSON text (~3-4 minutes)
-    python -m bench.echo --help
+    fastws bench                 # default run (~2-3 minutes)
+    fastws bench --quick         # smoke run, a few seconds per table
+    fastws bench --compression   # permessage-deflate on everywhere, JSON text (~3-4 minutes)
+    fastws bench --help
 
 Layout (each part is replaceable on its own, so this can grow into ``fastws bench``):
 
 * ``servers/``   one echo server script per library, each run in its own pinned
-                 subprocess (``python -m bench.echo.servers.<module>``); the
+                 subprocess (``python -m fastws.bench.servers.<module>``); the
                  registry in ``servers/__init__.py`` says how to start each one.
 * ``clients/``   one load client per library, all built on ``clients/_base.py``
                  (the measured window, latency samples, /proc snapshots).

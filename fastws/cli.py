@@ -25,6 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-compression", action="store_true", help="decline permessage-deflate offers"
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a proxy (IP address or network) whose X-Forwarded-For names the client; repeatable",
+    )
     commands.add_parser(
         "bench",
         add_help=False,
@@ -64,7 +71,11 @@ async def _serve_echo(args: argparse.Namespace) -> int:
             args.port,
             max_size=args.max_size,
             compression=None if args.no_compression else "deflate",
+            trusted_proxies=args.trusted_proxy,
         )
+    except ValueError as exc:  # a bad --trusted-proxy
+        print(f"fastws: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"fastws: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -3,12 +3,17 @@
 A handler is either an ``async def handler(ws)`` (awaitable API, one task per
 connection) or a :class:`~fastws.protocol.Listener` subclass (callback API, no
 task at all: instantiated once per connection).
+
+Behind a reverse proxy, ``serve(..., trusted_proxies=[...])`` makes
+``ws.client_ip`` the client that ``X-Forwarded-For`` names when the TCP peer is
+one of those proxies; ``ws.remote_address`` stays the socket's peer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import logging
 import socket
 import ssl as ssl_module
@@ -48,6 +53,79 @@ _INTERNAL_ERROR = HTTPResponse(500, "internal server error\n").serialize()
 
 ProcessRequest = Callable[[WebSocket, Request], Union[None, HTTPResponse, Awaitable[Optional[HTTPResponse]]]]
 
+_Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+_Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+def _trusted_networks(trusted_proxies: Optional[Iterable[Any]]) -> tuple[_Network, ...]:
+    """``serve(trusted_proxies=...)`` as networks; TypeError / ValueError name the bad entry."""
+    if trusted_proxies is None:
+        return ()
+    if isinstance(trusted_proxies, (str, bytes)):
+        raise TypeError(
+            "trusted_proxies must be a list of IP addresses or networks, "
+            f"not a single {type(trusted_proxies).__name__} (write [{trusted_proxies!r}])"
+        )
+    networks = []
+    for entry in trusted_proxies:
+        if not isinstance(entry, (str, ipaddress.IPv4Address, ipaddress.IPv6Address,
+                                  ipaddress.IPv4Network, ipaddress.IPv6Network)):  # fmt: skip
+            raise TypeError(f"trusted_proxies: {entry!r} is not an IP address or network (str)")
+        try:
+            network = ipaddress.ip_network(entry)
+        except ValueError as exc:
+            if isinstance(entry, str) and "has host bits set" in str(exc):
+                fixed = ipaddress.ip_network(entry, strict=False)
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} has host bits set; did you mean {str(fixed)!r}?"
+                ) from None
+            raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+        networks.append(network)
+    return tuple(networks)
+
+
+def _parse_ip(value: str) -> Optional[_Address]:
+    """An address of X-Forwarded-For or of the socket's peer (IPv6 maybe in brackets); None if malformed."""
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # a dual-stack socket's IPv4 peer
+    return address
+
+
+def forwarded_client(
+    peer: Optional[str], forwarded_for: Sequence[str], trusted: Sequence[_Network]
+) -> Optional[str]:
+    """The client's IP: ``peer`` (the socket's), or, when ``peer`` is a trusted proxy, from X-Forwarded-For.
+
+    ``forwarded_for`` are the X-Forwarded-For fields in arrival order. Each proxy
+    appends the address it received the request from, so the list is walked from
+    the right, over trusted proxies, to the first address that is not one: the
+    client. If every address is trusted, the leftmost is the client. An element
+    that is not an IP address (or no header at all) stops the walk and ``peer``
+    is kept: what lies to the left of it cannot be trusted.
+    """
+    if not trusted or peer is None:
+        return peer
+    address = _parse_ip(peer)
+    if address is None or not any(address in net for net in trusted):
+        return peer  # not a proxy we trust: X-Forwarded-For is whatever the client wrote
+    hops = [hop.strip(" \t") for value in forwarded_for for hop in value.split(",")]
+    hops = [hop for hop in hops if hop]  # empty list elements are allowed (RFC 9110 §5.6.1)
+    client: Optional[str] = None
+    for hop in reversed(hops):
+        address = _parse_ip(hop)
+        if address is None:
+            return peer
+        client = str(address)
+        if not any(address in net for net in trusted):
+            break
+    return client if client is not None else peer
+
 
 class ServerConnection(WebSocket):
     """Server side of one connection: the opening handshake, then the handler."""
@@ -63,9 +141,15 @@ class ServerConnection(WebSocket):
         self._early_data = bytearray()  # frames pipelined while an async hook runs
         self._hook_task: Optional[asyncio.Task[Optional[HTTPResponse]]] = None
         self.handler_task: Optional[asyncio.Task[Any]] = None
+        self.client_ip: Optional[str] = None
+        """The client's IP address: the socket's peer (``remote_address[0]``), or with
+        ``serve(trusted_proxies=...)`` the client a trusted proxy names in
+        X-Forwarded-For (set when the request has been read, before ``process_request``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        peer = self.remote_address
+        self.client_ip = peer[0] if isinstance(peer, tuple) else None  # None for a Unix socket
         self.server._connections.add(self)
         # Slowloris: the whole handshake must finish within open_timeout.
         self._open_timer = self.loop.call_later(self.options.open_timeout, self._open_timed_out)
@@ -97,6 +181,10 @@ class ServerConnection(WebSocket):
             return
         self._request_done = True
         self.request = request
+        if self.server.trusted_proxies:
+            self.client_ip = forwarded_client(
+                self.client_ip, request.headers.get_all("X-Forwarded-For"), self.server.trusted_proxies
+            )
         hook = self.server.process_request
         try:
             result = hook(self, request) if hook is not None else None
@@ -195,6 +283,7 @@ class Server:
         extra_headers: Iterable[tuple[str, str]] = (),
         max_head_size: int = handshake.DEFAULT_MAX_HEAD_SIZE,
         max_headers: int = handshake.DEFAULT_MAX_HEADERS,
+        trusted_proxies: Optional[Iterable[Any]] = (),
     ) -> None:
         if isinstance(handler, type) and issubclass(handler, Listener):
             self.listener_class: Optional[type] = handler
@@ -213,6 +302,7 @@ class Server:
         self.extra_headers = list(extra_headers)
         self.max_head_size = max_head_size
         self.max_headers = max_headers
+        self.trusted_proxies = _trusted_networks(trusted_proxies)
         self._connections: set[ServerConnection] = set()
         self._server: Optional[asyncio.AbstractServer] = None
         self._closing: Optional[asyncio.Task[None]] = None
@@ -311,6 +401,7 @@ async def serve(
     reuse_port: bool = False,
     backlog: int = 1024,
     compression: Union[str, deflate_module.PerMessageDeflate, None] = "deflate",
+    trusted_proxies: Optional[Iterable[Union[str, _Address, _Network]]] = (),
     **options: Any,
 ) -> Server:
     """Start a WebSocket server on ``host:port`` (or ``sock``) and return it.
@@ -324,6 +415,10 @@ async def serve(
     ``compression``: ``"deflate"`` (default) accepts permessage-deflate offers
     with :class:`~fastws.deflate.PerMessageDeflate`'s defaults; pass an instance
     to tune it (window bits, level, memory, threshold) or None to decline.
+    ``trusted_proxies`` lists the reverse proxies (IP addresses or networks,
+    e.g. ``["127.0.0.1", "10.0.0.0/8"]``; default: none) whose
+    ``X-Forwarded-For`` sets ``ws.client_ip``; ``ws.remote_address`` is always
+    the socket's peer.
     """
     loop = asyncio.get_running_loop()
     extensions = [*extensions, *_compression_extensions(compression)]
@@ -338,6 +433,7 @@ async def serve(
         extra_headers=extra_headers,
         max_head_size=max_head_size,
         max_headers=max_headers,
+        trusted_proxies=trusted_proxies,
     )
     # The TLS handshake comes before connection_made: bound it by open_timeout too.
     tls: dict[str, Any] = {"ssl": ssl, "ssl_handshake_timeout": server.options.open_timeout} if ssl else {}

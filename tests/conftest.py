@@ -17,6 +17,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The interop matrix (docs/interop.md, README's generated block) and the `interop` mark,
+# for tests/interop and tests/connection alike.
+pytest_plugins = ["interop.matrix"]
+
 NO_EXTENSIONS = os.environ.get("FASTWS_NO_EXTENSIONS") == "1"
 
 MODULES = {"c": "fastws._codec_c", "python": "fastws._codec_py"}

@@ -520,6 +520,7 @@ SERVER_CASES: list[dict[str, Any]] = [
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("case,loop_name,impl", spread(SERVER_CASES), indirect=["impl"])
+@pytest.mark.interop(peer="websockets", role="fastws server", feature=("deflate", "fragmented"))
 def test_fastws_server_websockets_client(run, kernels, ws_wire, case, loop_name, impl):
     ours = case["ours"]
     compression = ours if ours == "deflate" else pmd.PerMessageDeflate(**ours)
@@ -666,6 +667,7 @@ CLIENT_CASES: list[dict[str, Any]] = [
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("case,loop_name,impl", spread(CLIENT_CASES), indirect=["impl"])
+@pytest.mark.interop(peer="websockets", role="fastws client", feature=("deflate", "fragmented"))
 def test_fastws_client_websockets_server(run, kernels, ws_wire, case, loop_name, impl):
     ours = case["ours"]
     threshold = (ours or {}).get("threshold", THRESHOLD)
@@ -935,6 +937,7 @@ class EchoListener(fastws.Listener):
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.interop(peer="websockets", role="fastws server", feature=("deflate", "fragmented"))
 def test_listener_server_websockets_client(run, kernels, ws_wire):
     """The callback API inflates and compresses too."""
 
@@ -1367,6 +1370,7 @@ def test_server_accepts_next_valid_offer(run, kernels, offer, expected):
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="deflate")
 def test_server_compression_none(run, impl):
     """serve(compression=None): an offer gets no Sec-WebSocket-Extensions in the 101."""
     text = json_like(8 * KiB, 18)

@@ -98,6 +98,7 @@ async def drain(ws: fastws.WebSocket) -> tuple[list, ConnectionClosed]:
 
 
 @pytest.mark.parametrize("kind", ["text", "binary"])
+@pytest.mark.interop(peer="websockets", role="fastws server", feature=("text", "binary"))
 def test_fastws_server_echo_sizes(run, impl, kind):
     """A websockets client sends each length encoding (7, 16, 64 bits); fastws echoes it intact."""
     payloads = [make_payload(kind, n) for n in SIZES]
@@ -123,6 +124,7 @@ def test_fastws_server_echo_sizes(run, impl, kind):
 
 
 @pytest.mark.parametrize("kind", ["text", "binary"])
+@pytest.mark.interop(peer="websockets", role="fastws client", feature=("text", "binary"))
 def test_fastws_client_echo_sizes(run, impl, kind):
     """fastws client sends each length encoding to a websockets echo server and gets it back."""
     payloads = [make_payload(kind, n) for n in SIZES]
@@ -160,6 +162,7 @@ def test_fastws_client_echo_sizes(run, impl, kind):
     [("python", "asyncio", "binary"), ("c", "uvloop", "text")],
     indirect=["impl"],
 )
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="large")
 def test_fastws_server_16mib(run, impl, kind):
     payload = make_payload(kind, BIG)
 
@@ -181,6 +184,7 @@ def test_fastws_server_16mib(run, impl, kind):
     [("python", "uvloop", "text"), ("c", "asyncio", "binary")],
     indirect=["impl"],
 )
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="large")
 def test_fastws_client_16mib(run, impl, kind):
     payload = make_payload(kind, BIG)
 
@@ -198,6 +202,7 @@ def test_fastws_client_16mib(run, impl, kind):
     run(main(), timeout=50)
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature=("large", "close codes"))
 def test_16mib_over_default_limit_is_refused(run):
     """Without raising max_size, fastws refuses a 16 MiB message with 1009 (and websockets sees it)."""
 
@@ -221,6 +226,7 @@ def test_16mib_over_default_limit_is_refused(run):
 # ===================================================================================
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="fragmented")
 def test_fragments_websockets_client_to_fastws_server(run, impl):
     """websockets sends fragmented messages (iterables); fastws reassembles them."""
     received: list = []
@@ -258,6 +264,7 @@ def test_fragments_websockets_client_to_fastws_server(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="fragmented")
 def test_fragments_fastws_server_to_websockets_client(run, impl):
     """fastws send_fragments (sync and async iterables) arrives as one fragmented message."""
 
@@ -293,6 +300,7 @@ def test_fragments_fastws_server_to_websockets_client(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="fragmented")
 def test_fragments_websockets_server_to_fastws_client(run, impl):
     async def handler(ws):
         await ws.send(["frag", "mented ", "tëxt"])
@@ -312,6 +320,7 @@ def test_fragments_websockets_server_to_fastws_client(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="fragmented")
 def test_fragments_fastws_client_to_websockets_server(run, impl):
     seen: asyncio.Future
 
@@ -342,6 +351,7 @@ def test_fragments_fastws_client_to_websockets_server(run, impl):
 # ===================================================================================
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="ping")
 def test_ping_fastws_server_to_websockets_client(run, impl):
     results: asyncio.Future
 
@@ -367,6 +377,7 @@ def test_ping_fastws_server_to_websockets_client(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="ping")
 def test_ping_websockets_client_to_fastws_server(run, impl):
     async def main():
         async with (
@@ -384,6 +395,7 @@ def test_ping_websockets_client_to_fastws_server(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="ping")
 def test_ping_fastws_client_to_websockets_server(run, impl):
     async def main():
         async with (
@@ -401,6 +413,7 @@ def test_ping_fastws_client_to_websockets_server(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="ping")
 def test_ping_websockets_server_to_fastws_client(run, impl):
     latencies: asyncio.Future
 
@@ -431,6 +444,7 @@ def test_ping_websockets_server_to_fastws_client(run, impl):
     "code, reason, fastws_exc",
     [(1000, "bye", ConnectionClosedOK), (4000, "client reason ☃", ConnectionClosedError)],
 )
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="close codes")
 def test_websockets_client_closes_fastws_server(run, impl, code, reason, fastws_exc):
     seen: asyncio.Future
 
@@ -459,6 +473,7 @@ def test_websockets_client_closes_fastws_server(run, impl, code, reason, fastws_
 
 
 @pytest.mark.parametrize("code, reason", [(1000, ""), (4001, "server bye")])
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="close codes")
 def test_fastws_server_closes_websockets_client(run, impl, code, reason):
     seen: asyncio.Future
 
@@ -489,6 +504,7 @@ def test_fastws_server_closes_websockets_client(run, impl, code, reason):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="close codes")
 def test_fastws_handler_returns_closes_1000(run, impl):
     async def handler(ws):
         await ws.send("only message")
@@ -506,6 +522,7 @@ def test_fastws_handler_returns_closes_1000(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="close codes")
 def test_fastws_handler_raises_closes_1011(run, impl, caplog):
     async def handler(ws):
         await ws.recv()
@@ -526,6 +543,7 @@ def test_fastws_handler_raises_closes_1011(run, impl, caplog):
     assert any("boom" in (r.exc_text or "") or "handler failed" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="close codes")
 def test_websockets_client_drops_tcp(run, impl):
     """No close frame: the fastws server reports 1006 and recv raises ConnectionClosedError."""
     seen: asyncio.Future
@@ -551,6 +569,7 @@ def test_websockets_client_drops_tcp(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="close codes")
 def test_fastws_server_drops_tcp(run, impl):
     async def handler(ws):
         await ws.send("bye")
@@ -573,6 +592,7 @@ def test_fastws_server_drops_tcp(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws server", feature="close codes")
 def test_server_close_sends_1001(run, impl):
     """Server.close(): every client gets 1001, handlers see it, and wait_closed() returns promptly."""
     seen: list = []
@@ -614,6 +634,7 @@ def test_server_close_sends_1001(run, impl):
 
 
 @pytest.mark.parametrize("code, reason", [(1000, "done"), (4000, "client reason ☃")])
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="close codes")
 def test_fastws_client_closes_websockets_server(run, impl, code, reason):
     seen: asyncio.Future
 
@@ -648,6 +669,7 @@ def test_fastws_client_closes_websockets_server(run, impl, code, reason):
     "code, reason, fastws_exc",
     [(1001, "going away", ConnectionClosedOK), (4001, "server bye", ConnectionClosedError)],
 )
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="close codes")
 def test_websockets_server_closes_fastws_client(run, impl, code, reason, fastws_exc):
     async def handler(ws):
         await ws.send("last")
@@ -666,6 +688,7 @@ def test_websockets_server_closes_fastws_client(run, impl, code, reason, fastws_
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="close codes")
 def test_websockets_handler_returns_fastws_client(run, impl):
     async def handler(ws):
         await ws.send("a")
@@ -683,6 +706,7 @@ def test_websockets_handler_returns_fastws_client(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="close codes")
 def test_websockets_handler_raises_fastws_client(run, impl):
     async def handler(ws):
         raise RuntimeError("websockets handler boom")
@@ -699,6 +723,7 @@ def test_websockets_handler_raises_fastws_client(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="close codes")
 def test_fastws_client_drops_tcp(run, impl):
     seen: asyncio.Future
 
@@ -724,6 +749,7 @@ def test_fastws_client_drops_tcp(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="close codes")
 def test_websockets_server_drops_tcp(run, impl):
     async def handler(ws):
         await ws.send("before drop")
@@ -744,6 +770,7 @@ def test_websockets_server_drops_tcp(run, impl):
     run(main())
 
 
+@pytest.mark.interop(peer="websockets", role="fastws client", feature="close codes")
 def test_websockets_server_shutdown_fastws_client_sees_1001(run, impl):
     async def main():
         server = await ws_serve(ws_echo, HOST, 0, **WS_SERVER_OPTS)

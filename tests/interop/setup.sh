@@ -2,6 +2,7 @@
 # Installs what tests/interop needs on a fresh Debian 12 machine; idempotent (run as root).
 #   - Chromium (Debian's `chromium` package), started headless by test_chromium.py;
 #   - Node.js >= 18 and npm (Debian's `nodejs` and `npm` if node is missing);
+#   - nginx (Debian's `nginx-light`), started by test_nginx.py as a reverse proxy;
 #   - the Node peer's packages (ws, bufferutil, utf-8-validate) into node/node_modules,
 #     with `npm ci` from node/package-lock.json, only when not already installed.
 # Nothing is downloaded when everything is already there.
@@ -11,12 +12,21 @@ export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# nginx lives in /usr/sbin, which a non-root PATH may lack.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     missing+=(nodejs npm)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "interop setup: apt-get install ${missing[*]}"
     apt-get update -qq
+    # The tests start nginx themselves: keep the package from starting (and leaving
+    # running) a system-wide one on port 80, unless a policy-rc.d already decides.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
@@ -33,4 +43,5 @@ if [ "$locked" != "$installed" ]; then
     (cd node && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
 fi
 
-echo "interop setup: $(chromium --version 2>/dev/null | head -1), node $(node --version), ws $locked"
+nginx_version=$( (command -v nginx >/dev/null 2>&1 && nginx -v || /usr/sbin/nginx -v) 2>&1 | head -1)
+echo "interop setup: $(chromium --version 2>/dev/null | head -1), node $(node --version), ws $locked, ${nginx_version#nginx version: }"

@@ -54,7 +54,10 @@ STEPS = [
     "text-large-json", "binary-1MiB-random", "binary-16MiB", "burst", "server-push", "page-close", "server-close",
 ]  # fmt: skip
 
-pytestmark = pytest.mark.timeout(60)  # the first test of a case also starts Chromium (fixture setup)
+pytestmark = [
+    pytest.mark.timeout(60),  # the first test of a case also starts Chromium (fixture setup)
+    pytest.mark.interop(peer="Chromium"),
+]
 
 
 @dataclass
@@ -159,6 +162,7 @@ def browser_run(request: pytest.FixtureRequest, chromium: str) -> BrowserRun:
     return run_on(loop, _scenario(chromium, compression), REPORT_TIMEOUT + 15)  # type: ignore[no-any-return]
 
 
+@pytest.mark.interop(role="fastws server", feature=("text", "binary", "large"))
 def test_page_steps(browser_run: BrowserRun) -> None:
     report = browser_run.report
     assert report["errors"] == [], f"{report['errors']}\n{browser_run.log}"
@@ -170,6 +174,7 @@ def test_page_steps(browser_run: BrowserRun) -> None:
         assert report["connections"][path]["events"][0] == "open", report["connections"][path]
 
 
+@pytest.mark.interop(role="fastws server", feature="deflate")
 def test_permessage_deflate_negotiation(browser_run: BrowserRun) -> None:
     echo = browser_run.records["/ws/echo"]
     page = browser_run.report["connections"]["/ws/echo"]
@@ -194,6 +199,7 @@ def test_permessage_deflate_negotiation(browser_run: BrowserRun) -> None:
     assert welcome == {"type": "welcome", "extensions": echo.agreed or ""}
 
 
+@pytest.mark.interop(role="fastws server", feature=("text", "binary", "large"))
 def test_server_saw_the_messages(browser_run: BrowserRun) -> None:
     received = browser_run.records["/ws/echo"].received
     bytes256 = bytes(range(256))
@@ -213,6 +219,7 @@ def test_server_saw_the_messages(browser_run: BrowserRun) -> None:
     assert received[109:] == ['{"type":"push-request","count":3}']
 
 
+@pytest.mark.interop(role="fastws server", feature="close codes")
 def test_close_codes(browser_run: BrowserRun) -> None:
     records = browser_run.records
     # The page closed /ws/echo with 4000: the server got code and reason, the page the echoed code.

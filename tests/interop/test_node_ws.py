@@ -55,7 +55,10 @@ SCENARIO_TIMEOUT = 55.0
 COMPRESSED_MAX = 256 * 1024  # 1 MiB of the compressible text: ~4 KiB on the wire, ~140 KiB with 8-bit windows
 LOOPS = ["asyncio", "uvloop"]
 
-pytestmark = pytest.mark.timeout(90)  # the first test of a scenario also runs it (fixture setup)
+pytestmark = [
+    pytest.mark.timeout(90),  # the first test of a scenario also runs it (fixture setup)
+    pytest.mark.interop(peer="Node ws"),
+]
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ def server_run(request: pytest.FixtureRequest, node: str) -> ServerRun:
     return run
 
 
+@pytest.mark.interop(role="fastws server", feature="deflate")
 def test_server_negotiation(server_run: ServerRun) -> None:
     case, node, records = server_run.case, server_run.node, server_run.records
     assert [c["path"] for c in node["connections"]] == ["/node", "/node-2", "/node-3", "/node-4"]
@@ -192,6 +196,7 @@ def test_server_negotiation(server_run: ServerRun) -> None:
     # explains why that fits) and Node inflates with its 256-byte window: the echoes prove it.
 
 
+@pytest.mark.interop(role="fastws server", feature=("text", "binary"))
 def test_server_text_and_binary(server_run: ServerRun) -> None:
     names = [
         "text",
@@ -211,6 +216,7 @@ def test_server_text_and_binary(server_run: ServerRun) -> None:
     ]
 
 
+@pytest.mark.interop(role="fastws server", feature=("large", "deflate"))
 def test_server_large_messages_and_compression(server_run: ServerRun) -> None:
     case, rec = server_run.case, server_run.records[0]
     text = server_run.step("text-1MiB-compressible")
@@ -233,12 +239,14 @@ def test_server_large_messages_and_compression(server_run: ServerRun) -> None:
         assert rec.inflated == rec.deflated == 0, rec
 
 
+@pytest.mark.interop(role="fastws server", feature="text")
 def test_server_burst(server_run: ServerRun) -> None:
     assert server_run.step("burst")["inOrder"] == 500
     received = [m for m in server_run.records[0].received if isinstance(m, str) and m.startswith('{"seq":')]
     assert [json.loads(m)["seq"] for m in received] == list(range(500))
 
 
+@pytest.mark.interop(role="fastws server", feature="fragmented")
 def test_server_fragmented(server_run: ServerRun) -> None:
     for name in (
         "fragmented-text",
@@ -258,6 +266,7 @@ def test_server_fragmented(server_run: ServerRun) -> None:
     assert summary(fragments_message(4, 64 * 1024)) in received
 
 
+@pytest.mark.interop(role="fastws server", feature="ping")
 def test_server_ping_pong(server_run: ServerRun) -> None:
     assert server_run.step("ping-node-ping")["got"] == {"kind": "pong", "data": "node-ping"}
     assert server_run.step("ping-empty")["got"] == {"kind": "pong", "data": ""}
@@ -266,6 +275,7 @@ def test_server_ping_pong(server_run: ServerRun) -> None:
     assert step["pings"] == ["srv-ping"]
 
 
+@pytest.mark.interop(role="fastws server", feature="close codes")
 def test_server_close_codes(server_run: ServerRun) -> None:
     first, second, third, fourth = server_run.records
     # Node closes: fastws sees its code and reason and echoes the code.
@@ -480,6 +490,7 @@ def client_run(request: pytest.FixtureRequest, node: str) -> ClientRun:
     return run_on(loop, _client_scenario(node, case), SCENARIO_TIMEOUT)  # type: ignore[no-any-return]
 
 
+@pytest.mark.interop(role="fastws client", feature="deflate")
 def test_client_negotiation(client_run: ClientRun) -> None:
     case = client_run.case
     connections = [e for e in client_run.events if e["event"] == "connection"]
@@ -498,12 +509,14 @@ def test_client_negotiation(client_run: ClientRun) -> None:
     assert client_run.rec.session == case.session
 
 
+@pytest.mark.interop(role="fastws client", feature=("text", "binary"))
 def test_client_text_and_binary(client_run: ClientRun) -> None:
     check(client_run.steps, "text", "text-empty", "binary-empty", "binary-256",
           *(f"binary-{n}" for n in (125, 126, 65535, 65536)))  # fmt: skip
     assert client_run.step("binary-65536")["length"] == 65536
 
 
+@pytest.mark.interop(role="fastws client", feature=("large", "deflate"))
 def test_client_large_messages_and_compression(client_run: ClientRun) -> None:
     case, rec = client_run.case, client_run.rec
     text = client_run.step("text-1MiB-compressible")
@@ -518,10 +531,12 @@ def test_client_large_messages_and_compression(client_run: ClientRun) -> None:
         assert rec.inflated == rec.deflated == 0, rec
 
 
+@pytest.mark.interop(role="fastws client", feature="text")
 def test_client_burst(client_run: ClientRun) -> None:
     assert client_run.step("burst")["count"] == 500
 
 
+@pytest.mark.interop(role="fastws client", feature="fragmented")
 def test_client_fragmented(client_run: ClientRun) -> None:
     check(client_run.steps, "fragmented-text", "fragmented-binary", "fragmented-text-large",
           "server-fragments-text-3x10", "server-fragments-binary-3x10", "server-fragments-text-4x65536",
@@ -530,6 +545,7 @@ def test_client_fragmented(client_run: ClientRun) -> None:
     assert [e["data"] for e in client_run.node_events("pong", 0)].count("mid-message") == 2
 
 
+@pytest.mark.interop(role="fastws client", feature="ping")
 def test_client_ping_pong(client_run: ClientRun) -> None:
     check(client_run.steps, "ping-payload", "ping-empty", "server-ping", "ping-125")
     pings = [e["data"] for e in client_run.node_events("ping", 0)]
@@ -538,6 +554,7 @@ def test_client_ping_pong(client_run: ClientRun) -> None:
     assert client_run.node_events("pong", 0)[0]["data"] == "node-ping"
 
 
+@pytest.mark.interop(role="fastws client", feature="close codes")
 def test_client_close_codes(client_run: ClientRun) -> None:
     (first_code, first_reason), (second_code, second_reason), third, fourth = client_run.closes
     # fastws closes: ws gets code and reason and echoes both.
@@ -585,6 +602,7 @@ OVERSIZED = [
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("pmd,size", OVERSIZED)
+@pytest.mark.interop(role="fastws server", feature=("large", "close codes"))
 def test_server_oversized_message(node: str, loop: str, pmd: str, size: int) -> None:
     async def scenario() -> tuple[dict[str, Any], list[ConnRecord]]:
         records: list[ConnRecord] = []
@@ -604,6 +622,7 @@ def test_server_oversized_message(node: str, loop: str, pmd: str, size: int) -> 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("pmd,size", OVERSIZED)
+@pytest.mark.interop(role="fastws client", feature=("large", "close codes"))
 def test_client_oversized_message(node: str, loop: str, pmd: str, size: int) -> None:
     async def scenario() -> tuple[dict[str, Any], Any, list[dict[str, Any]]]:
         async with NodeServer(node, pmd) as srv:

@@ -256,3 +256,15 @@ def test_echo_is_required() -> None:
     )
     assert proc.returncode == 2
     assert "--echo" in proc.stderr
+
+
+@pytest.mark.timeout(30)
+def test_bad_trusted_proxy_is_a_usage_error() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastws", "serve", "--echo", "--port", "0", "--trusted-proxy", "10.0.0.1/8"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert proc.returncode == 2
+    assert "'10.0.0.1/8' has host bits set; did you mean '10.0.0.0/8'?" in proc.stderr

@@ -238,7 +238,9 @@ class ServerConnection(WebSocket):
         if server.listener_class is not None:
             self.listener = server.listener_class()
         trailing = self._handshake.trailing + bytes(self._early_data)
-        self._early_data = bytearray()
+        # Open connections may idle for hours: keep nothing of the handshake but the request.
+        self._handshake = None  # type: ignore[assignment]
+        self._early_data = None  # type: ignore[assignment]
         deflate = None
         for extension, params in accept.extensions:
             if extension.name == deflate_module.EXTENSION_NAME:

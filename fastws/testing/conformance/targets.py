@@ -1,0 +1,257 @@
+"""Targets: where the driver's connections come from.
+
+* :class:`ServerTarget`: the peer under test is a server; the driver connects to
+  ``url`` as a client.  :func:`start_echo_server` runs ``fastws serve --echo`` in
+  a subprocess (uvloop, C or pure codec) and gives its URL.
+* :class:`ClientTarget`: the peer under test is a client; the driver listens,
+  and the echo-client agent (``python -m fastws.testing.conformance.echo_client``,
+  a subprocess so ``FASTWS_PURE`` selects its codec) connects once per case.  The
+  driver answers the opening handshake by hand, accepting permessage-deflate
+  with the case's parameters.
+* :class:`Session`: a target on an event loop of its own thread, so that
+  synchronous code (pytest) can run cases one by one on a long-lived target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from . import wire
+from .cases import Case
+from .driver import Declined, NegotiationError, Peer, Target, run_case
+from .verdict import Result
+
+START_TIMEOUT = 20.0
+
+
+def _env(impl: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["FASTWS_PURE"] = "1" if impl == "pure" else "0"
+    return env
+
+
+_CODEC_NAME = {"c": "codec: c", "pure": "codec: python"}
+
+
+async def _first_line(proc: asyncio.subprocess.Process, what: str) -> str:
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise RuntimeError(f"{what} printed nothing within {START_TIMEOUT}s") from None
+    if not line:
+        raise RuntimeError(f"{what} exited (status {await proc.wait()}) before starting")
+    return line.decode().strip()
+
+
+async def start_echo_server(impl: str) -> tuple[asyncio.subprocess.Process, str]:
+    """``fastws serve --echo`` on 127.0.0.1, a free port, uvloop, the ``impl`` codec ("c"/"pure")."""
+    args = ["-m", "fastws", "serve", "--echo", "--host", "127.0.0.1", "--port", "0", "--loop", "uvloop"]
+    if impl == "pure":
+        args.append("--pure")
+    proc = await asyncio.create_subprocess_exec(sys.executable, *args, env=_env(impl),
+                                                stdout=asyncio.subprocess.PIPE)
+    line = await _first_line(proc, "fastws serve --echo")
+    # "fastws echo server listening on ws://HOST:PORT (codec: c, ...)"
+    if _CODEC_NAME[impl] not in line:
+        proc.kill()
+        raise RuntimeError(f"echo server does not run the {impl} codec: {line}")
+    url = next(word for word in line.split() if word.startswith("ws://"))
+    return proc, url + "/"
+
+
+async def stop_process(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def check_answer(offer: wire.DeflateParams, answer: wire.DeflateParams) -> None:
+    """Raise NegotiationError if ``answer`` is not a valid response to ``offer`` (RFC 7692 §7.1)."""
+    known = {"server_no_context_takeover", "client_no_context_takeover",
+             "server_max_window_bits", "client_max_window_bits"}
+    for name, value in answer.items():
+        if name not in known:
+            raise NegotiationError(f"unknown parameter {name}")
+        if name.endswith("_window_bits") and (value is None or value not in {str(n) for n in range(8, 16)}):
+            raise NegotiationError(f"{name}={value} is not 8..15")
+        if name.endswith("_takeover") and value is not None:
+            raise NegotiationError(f"{name} has a value")
+    if "server_no_context_takeover" in offer and "server_no_context_takeover" not in answer:
+        raise NegotiationError("server_no_context_takeover offered but not in the answer (§7.1.1.1)")
+    if offer.get("server_max_window_bits"):
+        got = answer.get("server_max_window_bits")
+        if got is None or int(got) > int(offer["server_max_window_bits"]):  # type: ignore[arg-type]
+            raise NegotiationError(f"server_max_window_bits={got} for an offer of "
+                                   f"{offer['server_max_window_bits']} (§7.1.2.1)")
+    if "client_max_window_bits" in answer:
+        if "client_max_window_bits" not in offer:
+            raise NegotiationError("client_max_window_bits answered but not offered (§7.1.2.2)")
+        limit = offer["client_max_window_bits"]
+        if limit is not None and int(answer["client_max_window_bits"]) > int(limit):  # type: ignore[arg-type]
+            raise NegotiationError("client_max_window_bits larger than offered (§7.1.2.2)")
+
+
+class ServerTarget(Target):
+    """A server under test at ``url`` (ws://host:port/path)."""
+
+    role = "server"
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "ws" or not parts.hostname:
+            raise ValueError(f"expected a ws:// URL, not {url!r}")
+        self.url = url
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    async def open(self, deflate: Optional[wire.DeflateParams]) -> Peer:
+        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
+        try:
+            key = wire.new_key()
+            offer = wire.format_deflate(deflate) if deflate is not None else None
+            writer.write(wire.client_request(self.host, self.port, self.path, key, offer))
+            start, headers = await asyncio.wait_for(wire.read_head(reader), 5)
+            if not start.startswith("HTTP/1.1 101"):
+                raise ValueError(f"handshake refused: {start}")
+            if headers.get("sec-websocket-accept", "").encode() != wire.accept_for(key):
+                raise ValueError("wrong Sec-WebSocket-Accept")
+            answer = wire.parse_deflate(headers.get("sec-websocket-extensions", ""))
+            if answer is not None and deflate is None:
+                raise NegotiationError("permessage-deflate in the answer but not offered")
+            if deflate is not None:
+                if answer is None:
+                    raise Declined("the server answered without it")
+                check_answer(deflate, answer)
+                # What we offered about our own side binds us even when not echoed (§7.1.2.2).
+                for name in ("client_max_window_bits", "client_no_context_takeover"):
+                    if name in deflate and name not in answer and (deflate[name] or name.endswith("takeover")):
+                        answer[name] = deflate[name]
+        except BaseException:
+            writer.transport.abort()
+            raise
+        return Peer(reader, writer, client=True, deflate=answer)
+
+
+class ClientTarget(Target):
+    """Clients under test connect to :attr:`url`; each connection serves one case."""
+
+    role = "client"
+
+    def __init__(self) -> None:
+        self._pending: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        self._server: Optional[asyncio.AbstractServer] = None
+        self.url = ""
+
+    async def start(self) -> None:
+        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._pending.put((reader, writer))
+
+        self._server = await asyncio.start_server(connected, "127.0.0.1", 0, limit=1 << 20)
+        self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/"
+
+    async def open(self, deflate: Optional[wire.DeflateParams]) -> Peer:
+        while True:
+            reader, writer = await self._pending.get()
+            try:
+                _, headers = await asyncio.wait_for(wire.read_head(reader), 5)
+                break
+            except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+                writer.transport.abort()  # a connection the client gave up on: take the next
+        key = headers.get("sec-websocket-key", "").encode()
+        offer = wire.parse_deflate(headers.get("sec-websocket-extensions", ""))
+        answer = deflate
+        if deflate is not None and (offer is None or ("client_max_window_bits" in deflate
+                                                      and "client_max_window_bits" not in offer)):
+            answer = None  # cannot answer what the client did not offer
+        writer.write(wire.server_response(key, wire.format_deflate(answer) if answer is not None else None))
+        peer = Peer(reader, writer, client=False, deflate=answer)
+        if deflate is not None and answer is None:
+            peer.abort()
+            raise Declined(f"the client's offer ({offer}) does not allow {wire.format_deflate(deflate)}")
+        return peer
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()  # the agent's next connect is refused: it exits
+        while not self._pending.empty():
+            self._pending.get_nowait()[1].transport.abort()
+
+
+async def start_echo_client(target: ClientTarget, impl: str) -> asyncio.subprocess.Process:
+    """The fastws echo-client agent (uvloop, the ``impl`` codec) connecting to ``target``."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fastws.testing.conformance.echo_client", target.url,
+        env=_env(impl), stdout=asyncio.subprocess.PIPE)
+    line = await _first_line(proc, "echo client")
+    if _CODEC_NAME[impl] not in line:
+        proc.kill()
+        raise RuntimeError(f"echo client does not run the {impl} codec: {line}")
+    return proc
+
+
+class Session:
+    """A target (and its subprocess) living on a private event loop in a thread.
+
+    ``Session("server", "c")`` starts fastws's echo server; ``Session("server",
+    url=...)`` uses any server; ``Session("client", "pure")`` listens and starts
+    the fastws echo-client agent.  :meth:`run` runs one case, synchronously.
+    """
+
+    def __init__(self, role: str, impl: str = "c", url: Optional[str] = None) -> None:
+        self.role, self.impl = role, impl
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=f"conformance-{role}-{impl}",
+                                        daemon=True)
+        self._thread.start()
+        self._proc: Optional[asyncio.subprocess.Process] = None
+        self.target: Target = self._call(self._start(url), START_TIMEOUT + 5)
+
+    def _call(self, coro: Any, timeout: float) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _start(self, url: Optional[str]) -> Target:
+        if self.role == "server":
+            if url is None:
+                self._proc, url = await start_echo_server(self.impl)
+            return ServerTarget(url)
+        if self.role != "client":
+            raise ValueError(f"role must be 'server' or 'client', not {self.role!r}")
+        target = ClientTarget()
+        await target.start()
+        self._proc = await start_echo_client(target, self.impl)
+        return target
+
+    def run(self, case: Case) -> Result:
+        return self._call(asyncio.wait_for(run_case(self.target, case), case.timeout * 2 + 20),
+                          case.timeout * 2 + 25)
+
+    def close(self) -> None:
+        async def stop() -> None:
+            if isinstance(self.target, ClientTarget):
+                self.target.close()
+            if self._proc is not None:
+                await stop_process(self._proc)
+
+        try:
+            self._call(stop(), 10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+            self.loop.close()
+
+    def __enter__(self) -> Session:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

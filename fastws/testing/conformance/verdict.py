@@ -1,0 +1,152 @@
+"""Judging one case: what the driver observed (:class:`Observation`) against the case's
+:class:`~.cases.Expect`.
+
+OK: exactly as the RFC says.  NON-STRICT: allowed but not ideal (another error
+code than the one that fits, a close that came late, TCP dropped without a close
+frame where one SHOULD be sent).  FAILED: wrong echo, wrong or missing close, an
+invalid frame from the peer, TCP left open, a hang.  UNSUPPORTED: the case needs
+permessage-deflate and the peer declined it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import wire
+from .cases import ERROR_CODES, Case, Reply
+
+OK, NON_STRICT, FAILED, UNSUPPORTED = "OK", "NON-STRICT", "FAILED", "UNSUPPORTED"
+VERDICTS = (OK, NON_STRICT, FAILED, UNSUPPORTED)
+_RANK = {OK: 0, UNSUPPORTED: 1, NON_STRICT: 2, FAILED: 3}
+
+#: after the closing handshake, a server must close TCP within this many seconds
+CLOSE_BOUND = 2.0
+
+
+@dataclass
+class Event:
+    """Something the peer did, ``t`` seconds after the connection opened.
+
+    kind: "message" (opcode, payload: reassembled and inflated), "ping", "pong",
+    "close" (code, reason), "eof", "reset", "violation" (detail: an invalid frame
+    from the peer).
+    """
+
+    t: float
+    kind: str
+    opcode: int = -1
+    payload: bytes = b""
+    code: Optional[int] = None
+    reason: bytes = b""
+    detail: str = ""
+
+
+@dataclass
+class Observation:
+    target_role: str  # "server" or "client": the role of the peer under test
+    events: list[Event] = field(default_factory=list)
+    marks: dict[str, float] = field(default_factory=dict)  # script marks, same clock as events
+    negotiated: Optional[wire.DeflateParams] = None
+    error: str = ""  # the driver could not run the case (handshake failed, ...)
+    unsupported: str = ""
+
+    def first(self, *kinds: str) -> Optional[Event]:
+        return next((e for e in self.events if e.kind in kinds), None)
+
+    def replies(self) -> list[Reply]:
+        return [(e.opcode, e.payload) for e in self.events if e.kind in ("message", "pong")]
+
+
+@dataclass
+class Result:
+    case_id: str
+    group: str
+    verdict: str
+    reason: str
+    duration: float
+
+
+def _show(reply: Reply) -> str:
+    op, payload = reply
+    name = {wire.OP_TEXT: "text", wire.OP_BINARY: "binary", wire.OP_PONG: "pong"}.get(op, f"op{op}")
+    shown = payload[:16].hex() + ("..." if len(payload) > 16 else "")
+    return f"{name}[{len(payload)}:{shown}]"
+
+
+def _first_difference(got: list[Reply], want: tuple[Reply, ...]) -> str:
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            return f"reply #{i} is {_show(g)}, expected {_show(w)}"
+    if len(got) > len(want):
+        return f"unexpected reply #{len(want)}: {_show(got[len(want)])} ({len(got)} replies, expected {len(want)})"
+    return f"only {len(got)} of {len(want)} expected replies"
+
+
+def evaluate(case: Case, obs: Observation) -> tuple[str, str]:
+    """(verdict, reason) for one case; reasons of every problem found, worst verdict wins."""
+    if obs.unsupported:
+        return UNSUPPORTED, obs.unsupported
+    if obs.error:
+        return FAILED, obs.error
+    problems: list[tuple[str, str]] = []
+
+    def add(verdict: str, reason: str) -> None:
+        problems.append((verdict, reason))
+
+    for e in obs.events:
+        if e.kind == "violation":
+            add(FAILED, f"peer sent an invalid frame: {e.detail}")
+    exp = case.expect
+    got = obs.replies()
+    close = obs.first("close")
+    tcp = obs.first("eof", "reset")
+    if exp.fail is None or (exp.tolerated is not None and got == list(exp.tolerated) and close is not None
+                            and close.code in (1000, None)):
+        if exp.fail is not None:
+            add(NON_STRICT, f"accepted the frame instead of failing with {exp.fail} (the RFC allows leniency)")
+        want = exp.replies if exp.fail is None else exp.tolerated
+        assert want is not None
+        if got != list(want):
+            add(FAILED, _first_difference(got, want))
+        if close is None:
+            add(FAILED, "no close frame" + (" (TCP closed)" if tcp else " within the bound"))
+        elif close.code != exp.close and not (exp.close is None and close.code == 1000):
+            answered = "an empty close" if close.code is None else f"close {close.code}"
+            wanted = "an empty close" if exp.close is None else f"close {exp.close}"
+            if close.code in ERROR_CODES or close.code is None or close.code == 1000:
+                add(NON_STRICT if exp.close is not None else FAILED, f"answered {answered}, expected {wanted}")
+            else:
+                add(FAILED, f"answered {answered}, expected {wanted}")
+    else:
+        if close is None and tcp is None:
+            add(FAILED, f"did not fail the connection (expected close {exp.fail}); no close frame, TCP open")
+        if got[: len(exp.replies)] != list(exp.replies)[: len(got)] or len(got) > len(exp.replies):
+            add(FAILED, _first_difference(got, exp.replies) + f" (expected failure {exp.fail})")
+        elif len(got) < len(exp.replies):
+            add(NON_STRICT, f"failed before echoing all valid messages sent before the violation "
+                            f"({len(got)} of {len(exp.replies)})")
+        if close is not None:
+            if close.code == exp.fail:
+                pass
+            elif close.code in ERROR_CODES:
+                add(NON_STRICT, f"failed with {close.code}, expected {exp.fail}")
+            else:
+                add(FAILED, f"closed with {close.code}, expected to fail with {exp.fail}")
+            if exp.before is not None and exp.before in obs.marks and close.t > obs.marks[exp.before]:
+                add(NON_STRICT, f"failed late: close {close.code} arrived {close.t - obs.marks[exp.before]:.3f}s "
+                                f"after the driver sent '{exp.before}'")
+            elif exp.before is not None and exp.before not in obs.marks:
+                pass  # the script stopped early: the close came before the mark
+        elif tcp is not None:
+            add(NON_STRICT, f"dropped TCP ({tcp.kind}) without a close frame (one SHOULD be sent, RFC 6455 §7.1.7)")
+    if obs.target_role == "server" and close is not None:
+        # RFC 6455 §7.1.1: the server closes TCP first, right after the closing handshake.
+        if tcp is None:
+            add(FAILED, f"TCP not closed within {CLOSE_BOUND}s after the close frame")
+        elif tcp.t - close.t > CLOSE_BOUND:
+            add(FAILED, f"TCP closed {tcp.t - close.t:.2f}s after the close frame (bound {CLOSE_BOUND}s)")
+    if not problems:
+        return OK, ""
+    worst = max(problems, key=lambda p: _RANK[p[0]])[0]
+    return worst, "; ".join(r for v, r in problems if _RANK[v] >= _RANK[NON_STRICT])

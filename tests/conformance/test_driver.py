@@ -1,0 +1,178 @@
+"""The driver and the verdicts can fail: deliberately broken tiny servers (written here,
+raw asyncio streams) must get FAILED or NON-STRICT verdicts where fastws gets OK."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable, Optional
+
+import pytest
+
+from fastws.testing.conformance import wire
+from fastws.testing.conformance.cases import Case, all_cases
+from fastws.testing.conformance.driver import run_case
+from fastws.testing.conformance.targets import ServerTarget
+from fastws.testing.conformance.verdict import FAILED, NON_STRICT, OK, UNSUPPORTED
+
+CASES = {c.id: c for c in all_cases("server")}
+
+# A policy gets each frame and the writer; it returns False to stop reading.
+Policy = Callable[[wire.Frame, asyncio.StreamWriter], Awaitable[bool]]
+
+
+async def echo_everything(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
+    """Echo every frame as is (no validation at all); answer close and close TCP."""
+    w.write(wire.encode(f.opcode, f.payload, fin=f.fin, rsv=f.rsv))
+    if f.opcode == wire.OP_CLOSE:
+        w.close()
+        return False
+    return True
+
+
+def close_with(code: Optional[int], tcp: bool = True) -> Policy:
+    """Echo data and pings correctly, answer any close with ``code``; ``tcp=False``: never close TCP."""
+
+    async def policy(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
+        if f.opcode == wire.OP_CLOSE:
+            w.write(wire.encode(wire.OP_CLOSE, wire.close_payload(code)))
+            if tcp:
+                w.close()
+            return tcp
+        if f.opcode == wire.OP_PING:
+            w.write(wire.encode(wire.OP_PONG, f.payload))
+        elif f.opcode in (wire.OP_TEXT, wire.OP_BINARY):
+            w.write(wire.encode(f.opcode, f.payload))
+        return True
+
+    return policy
+
+
+def fail_on_text(code: Optional[int], delay: float = 0.0, frame: bool = True) -> Policy:
+    """Fail every text frame with ``code`` after ``delay`` (or drop TCP with no close frame)."""
+
+    async def policy(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
+        if f.opcode in (wire.OP_TEXT, wire.OP_CONT):
+            if not f.fin and delay:
+                return True  # a lax validator: waits for the end of the message
+            if frame:
+                w.write(wire.encode(wire.OP_CLOSE, wire.close_payload(code)))
+            w.close()
+            return False
+        return await close_with(1000)(f, w)
+
+    return policy
+
+
+async def masked_echo(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
+    """Echo with masked frames, which a server must never send."""
+    if f.opcode == wire.OP_CLOSE:
+        w.write(wire.encode(wire.OP_CLOSE, f.payload))
+        w.close()
+        return False
+    w.write(wire.encode(f.opcode, f.payload, key=b"abcd"))
+    return True
+
+
+async def corrupt_echo(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
+    """Echo binary messages with the last byte changed."""
+    if f.opcode == wire.OP_BINARY and f.payload:
+        w.write(wire.encode(f.opcode, f.payload[:-1] + bytes([f.payload[-1] ^ 1])))
+        return True
+    return await close_with(1000)(f, w)
+
+
+async def run_against(policy: Policy, case: Case) -> tuple[str, str]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, headers = await wire.read_head(reader)
+        writer.write(wire.server_response(headers["sec-websocket-key"].encode(), None))
+        try:
+            while await policy(await wire.read_frame(reader), writer):
+                pass
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        result = await run_case(ServerTarget(f"ws://127.0.0.1:{port}/"), CASES[case] if isinstance(case, str) else case)
+    finally:
+        server.close()
+    return result.verdict, result.reason
+
+
+def verdict(policy: Policy, case_id: str) -> tuple[str, str]:
+    return asyncio.run(asyncio.wait_for(run_against(policy, case_id), 30))  # type: ignore[arg-type]
+
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("case_id,code", [("framing.text.126.whole", 1000), ("ping.payload.125", 1000),
+                                          ("closing.code.3000", 3000), ("limits.many.1000", 1000)])
+def test_a_correct_enough_server_is_ok(case_id: str, code: int) -> None:
+    assert verdict(close_with(code), case_id) == (OK, "")
+
+
+def test_echoing_a_reserved_opcode_fails() -> None:
+    v, reason = verdict(echo_everything, "opcode.3")
+    assert v == FAILED and "reserved opcode" in reason
+
+
+def test_echoing_a_frame_with_rsv_bits_fails() -> None:
+    assert verdict(echo_everything, "rsv.rsv2.text")[0] == FAILED
+
+
+def test_wrong_close_code_is_non_strict() -> None:
+    v, reason = verdict(close_with(1000), "closing.code.3000")
+    assert v == NON_STRICT and "expected close 3000" in reason
+
+
+def test_accepting_an_invalid_close_code_fails() -> None:
+    v, reason = verdict(close_with(1000), "closing.code.1005")
+    assert v == FAILED and "expected to fail with 1002" in reason
+
+
+def test_tcp_left_open_after_close_fails() -> None:
+    v, reason = verdict(close_with(1000, tcp=False), "closing.code.1000")
+    assert v == FAILED and "TCP not closed" in reason
+
+
+def test_other_error_code_is_non_strict() -> None:
+    v, reason = verdict(fail_on_text(1002), "utf8.invalid.surrogate_high.whole")
+    assert v == NON_STRICT and "failed with 1002, expected 1007" in reason
+
+
+def test_dropping_tcp_without_close_frame_is_non_strict() -> None:
+    v, reason = verdict(fail_on_text(None, frame=False), "utf8.invalid.fe.whole")
+    assert v == NON_STRICT and "without a close frame" in reason
+
+
+def test_failing_late_is_non_strict() -> None:
+    v, reason = verdict(fail_on_text(1007, delay=1), "utf8.failfast.surrogate_high.fragment")
+    assert v == NON_STRICT and "failed late" in reason
+
+
+def test_failing_cleanly_instead_of_with_an_error_fails() -> None:
+    assert verdict(fail_on_text(1000), "utf8.invalid.ff.whole")[0] == FAILED
+
+
+def test_masked_server_frames_fail() -> None:
+    v, reason = verdict(masked_echo, "framing.binary.125.whole")
+    assert v == FAILED and "masked frame from the server" in reason
+
+
+def test_corrupted_echo_fails() -> None:
+    v, reason = verdict(corrupt_echo, "framing.binary.65536.chunk1")
+    assert v == FAILED and "reply #0" in reason
+
+
+def test_a_silent_server_fails_within_the_bound() -> None:
+    async def silent(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
+        return True
+
+    v, reason = verdict(silent, "opcode.3")
+    assert v == FAILED and "did not fail the connection" in reason
+
+
+def test_declined_compression_is_unsupported() -> None:
+    assert verdict(close_with(1000), "compression.params.none")[0] == UNSUPPORTED

@@ -23,6 +23,37 @@ def make_payload(size: int) -> bytes:
     return random.Random(PAYLOAD_SEED ^ size).randbytes(size)
 
 
+KINDS = ("binary", "text")
+
+# Characters of the text payload: mostly ASCII (as in chat or JSON), with some 2- and
+# 3-byte UTF-8 characters so every library's UTF-8 validation leaves its ASCII fast path.
+_TEXT_ASCII = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,;:!?-"
+_TEXT_WIDE = "éèàüößçñøå€…–“”"
+
+
+def make_text(size: int) -> str:
+    """The text message for ``size``: a ``str`` whose UTF-8 encoding is exactly ``size`` bytes.
+
+    Seeded like :func:`make_payload`; about one character in 16 is not ASCII.
+    """
+    rng = random.Random(PAYLOAD_SEED ^ size ^ 0x7E47)
+    chars: list[str] = []
+    left = size
+    while left > 0:
+        c = rng.choice(_TEXT_WIDE) if rng.random() < 1 / 16 else rng.choice(_TEXT_ASCII)
+        n = len(c.encode())
+        if n > left:
+            c, n = "x", 1
+        chars.append(c)
+        left -= n
+    return "".join(chars)
+
+
+def make_message(size: int, kind: str) -> bytes | str:
+    """The payload of a ``kind`` ("binary" or "text") message of ``size`` bytes on the wire."""
+    return make_text(size) if kind == "text" else make_payload(size)
+
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024 * 1024, "g": 1024 * 1024 * 1024}
 

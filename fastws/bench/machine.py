@@ -1,4 +1,5 @@
-"""What the numbers were measured on: CPU, kernel, Python, library versions, load."""
+"""What the numbers were measured on: CPU, kernel, Python, event loop, library versions
+(Node.js, ws and bufferutil too when the Node peer ran), load."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import platform
 import sys
 from importlib import metadata
+from typing import Callable
 
 DISTRIBUTIONS = ("fastws", "uvloop", "picows", "aiofastnet", "websockets", "aiohttp", "Cython")
 
@@ -55,6 +57,13 @@ def _zlib_version() -> str:
     return zlib.ZLIB_RUNTIME_VERSION
 
 
+def node_info(note: Callable[[str], None]) -> dict:
+    """Node.js, ws and bufferutil versions of the Node peer (``ok`` False and ``reason`` if skipped)."""
+    from .servers import node
+
+    return node.prepare(note).to_json()
+
+
 def loadavg() -> list[float]:
     try:
         return [float(x) for x in open("/proc/loadavg").read().split()[:3]]
@@ -72,6 +81,7 @@ def describe() -> dict:
         "os": platform.platform(terse=True),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "python_build": sys.version.replace("\n", " "),
+        "loop": f"uvloop {versions()['uvloop']} (every Python server and client)",
         "versions": versions(),
         "zlib": _zlib_version(),
         "fastws_codec_default": fastws_codec(),

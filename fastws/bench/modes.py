@@ -1,43 +1,66 @@
-"""What to measure: the tables, and the (server, client) pairs they need.
+"""What to measure: the tables, and the (server, client, kind) cases they need.
 
-* ``servers``: every selected server, driven by one load client (the fastws
-  callback client; the raw TCP floor by the raw TCP client).  The CPU figure
-  is the server's.
-* ``clients``: every selected client against the fastws (C) server.  The CPU
+Modes (``--modes``), each a table per message kind:
+
+* ``roundtrip``: every selected server, one connection, one message in flight,
+  driven by one load client (the fastws callback client; the raw TCP floor by
+  the raw TCP client).  Round trips/s, latency, server CPU per message.
+* ``pipelined``: the same with a window of N messages in flight on one
+  connection (messages/s, MB/s); raw TCP floor with the same window.
+* ``connections``: N connections at once, one message in flight on each
+  (total messages/s, server CPU per message); sizes up to 100 KiB only
+  (:data:`CONNECTIONS_MAX_SIZE`: 256 x 1 MiB in flight would measure swap).
+* ``clients``: every selected client against the fastws (C) server; the CPU
   figure is the client's.
+* ``crosscheck``: every WebSocket server driven by a second load client
+  (picows), to show the fastws client is not what limits the comparison.
 
-Pairs needed by both tables (fastws client on fastws server) are run once.
+Kinds: binary everywhere; text (UTF-8 with some non-ASCII characters) by
+default only in ``roundtrip`` at sizes up to 8 KiB, where the per-message
+UTF-8 work is a visible share of the cost (:data:`DEFAULT_TEXT_MAX_SIZE`);
+``kinds=[...]`` given explicitly applies to every mode and size.
 
-With ``--compression`` (:func:`build_compression_tables`), permessage-deflate on
-everywhere, text JSON messages:
-
-* ``deflate``: every selected server, driven by the fastws callback client
-  with compression on, one message in flight;
-* ``deflate-xcheck``: fastws (C) and websockets driven by websockets' client,
-  to show the load client does not decide the ratio;
-* ``deflate-pipe``: every selected server, ``window`` messages in flight
-  (messages/s rather than round trips/s).
+A case needed by several tables (the fastws client on the fastws server) is
+run once.  Table sizes: ``Table.sizes`` (empty: every size of the run).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
 
-from .clients import CLIENTS, LOAD_CLIENT, REFERENCE_CLIENT
+from .clients import CLIENTS, CONNECTIONS_CLIENT, LOAD_CLIENT, PIPE_CLIENT, REFERENCE_CLIENT, XCHECK_CLIENT
+from .common import format_size
 from .servers import DEFLATE_REFERENCE_SERVER, REFERENCE_SERVER, SERVERS
 
-MODES = ("both", "servers", "clients")
+MODES = ("roundtrip", "pipelined", "connections", "clients", "crosscheck")
+LEGACY_MODES = {"both": ("roundtrip", "clients"), "servers": ("roundtrip",), "clients": ("clients",)}
+CONNECTIONS_MAX_SIZE = 100 * 1024
+DEFAULT_TEXT_MAX_SIZE = 8 * 1024
+UNITS = {"roundtrip": "round trips/s", "crosscheck": "round trips/s", "clients": "round trips/s"}
 
 
 @dataclass(frozen=True)
 class Case:
     server: str
     client: str
+    kind: str = "binary"
 
     @property
     def key(self) -> str:
-        return f"{self.server}|{self.client}"
+        # binary keeps the two-part key of earlier result files
+        return (
+            f"{self.server}|{self.client}"
+            if self.kind == "binary"
+            else f"{self.server}|{self.client}|{self.kind}"
+        )
+
+    def to_json(self) -> dict:
+        return {"server": self.server, "client": self.client, "kind": self.kind}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Case:
+        return cls(data["server"], data["client"], data.get("kind", "binary"))
 
 
 @dataclass(frozen=True)
@@ -48,61 +71,176 @@ class Row:
 
 @dataclass(frozen=True)
 class Table:
-    key: str  # "servers" or "clients"
+    key: str  # e.g. "roundtrip-binary", "pipelined-binary", "clients-binary", "deflate"
     title: str
     cpu_of: str  # whose CPU time per message the table shows: "server" or "client"
     rows: tuple[Row, ...]
     reference: Case  # ratios are to this row
+    mode: str = "roundtrip"  # one of MODES
+    kind: str = "binary"  # "binary" or "text"
+    unit: str = "round trips/s"  # what the rate column counts
+    sizes: tuple[int, ...] = ()  # message sizes of this table; () = every size of the run
+
+    def sizes_of(self, run_sizes: Sequence[int]) -> list[int]:
+        return [s for s in run_sizes if not self.sizes or s in self.sizes]
 
     def to_json(self) -> dict:
         return {
             "key": self.key,
             "title": self.title,
+            "mode": self.mode,
+            "kind": self.kind,
+            "unit": self.unit,
             "cpu_of": self.cpu_of,
-            "reference": asdict(self.reference),
-            "rows": [{"label": r.label, **asdict(r.case)} for r in self.rows],
+            "sizes": list(self.sizes),
+            "reference": self.reference.to_json(),
+            "rows": [{"label": r.label, **r.case.to_json()} for r in self.rows],
         }
 
     @classmethod
     def from_json(cls, data: dict) -> Table:
+        # Files from before the modes existed: "servers", "clients" and "deflate*" keys only.
+        legacy_mode = {"servers": "roundtrip", "clients": "clients", "deflate-pipe": "pipelined"}
         return cls(
             data["key"],
             data["title"],
             data["cpu_of"],
-            tuple(Row(r["label"], Case(r["server"], r["client"])) for r in data["rows"]),
-            Case(**data["reference"]),
+            tuple(Row(r["label"], Case.from_json(r)) for r in data["rows"]),
+            Case.from_json(data["reference"]),
+            data.get("mode", legacy_mode.get(data["key"], "roundtrip")),
+            data.get("kind", "text" if data["key"].startswith("deflate") else "binary"),
+            data.get("unit", "messages/s" if data["key"] == "deflate-pipe" else "round trips/s"),
+            tuple(data.get("sizes") or ()),
         )
 
 
-def build_tables(mode: str, servers: Sequence[str], clients: Sequence[str]) -> list[Table]:
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+def _kind_plan(
+    mode: str, kinds: Optional[Sequence[str]], sizes: Sequence[int]
+) -> list[tuple[str, tuple[int, ...]]]:
+    """(kind, sizes) of the tables of ``mode``: the default policy, or ``kinds`` at every size."""
+    if mode == "connections":
+        sizes = [s for s in sizes if s <= CONNECTIONS_MAX_SIZE]
+    plan = []
+    for kind in kinds or ("binary", "text"):
+        chosen = list(sizes)
+        if kinds is None and kind == "text":
+            chosen = [s for s in sizes if s <= DEFAULT_TEXT_MAX_SIZE] if mode == "roundtrip" else []
+        if chosen:
+            plan.append((kind, tuple(chosen)))
+    return plan
+
+
+def build_tables(
+    modes: Sequence[str],
+    servers: Sequence[str],
+    clients: Sequence[str],
+    sizes: Sequence[int],
+    kinds: Optional[Sequence[str]] = None,
+    window: int = 16,
+    connections: int = 256,
+) -> list[Table]:
+    """The tables of ``modes`` (in MODES order); ``kinds`` None: the default kind policy."""
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValueError(f"unknown mode {unknown[0]!r}; expected some of {', '.join(MODES)}")
+    ws_servers = [n for n in servers if SERVERS[n].protocol == "ws"]
+    ref = REFERENCE_SERVER
     tables = []
-    if mode in ("both", "servers") and servers:
-        rows = []
-        for name in servers:
-            spec = SERVERS[name]
-            rows.append(Row(spec.label, Case(name, LOAD_CLIENT[spec.protocol])))
-        tables.append(
-            Table(
-                "servers",
-                "Servers (load client: fastws callback client; raw TCP floor: raw TCP client)",
-                "server",
-                tuple(rows),
-                Case(REFERENCE_SERVER, LOAD_CLIENT["ws"]),
-            )
-        )
-    if mode in ("both", "clients") and clients:
-        rows = [Row(CLIENTS[name].label, Case(REFERENCE_SERVER, name)) for name in clients]
-        tables.append(
-            Table(
-                "clients",
-                f"Clients (server: {SERVERS[REFERENCE_SERVER].label})",
-                "client",
-                tuple(rows),
-                Case(REFERENCE_SERVER, REFERENCE_CLIENT),
-            )
-        )
+    for mode in MODES:
+        if mode not in modes:
+            continue
+        for kind, table_sizes in _kind_plan(mode, kinds, sizes):
+            binary = kind == "binary"
+            suffix = "" if binary else ", text"
+            key = f"{mode}-{kind}"
+            if mode == "roundtrip" and servers:
+                names = servers if binary else ws_servers  # bytes are bytes: no text floor
+                rows = [Row(SERVERS[n].label, Case(n, LOAD_CLIENT[SERVERS[n].protocol], kind)) for n in names]
+                title = "Round trip: one connection, one message in flight (load client: fastws callback"
+                title += "; raw TCP floor: raw TCP client" if binary and len(names) > len(ws_servers) else ""
+                tables.append(
+                    Table(
+                        key,
+                        title + ")" + suffix,
+                        "server",
+                        tuple(rows),
+                        Case(ref, LOAD_CLIENT["ws"], kind),
+                        mode,
+                        kind,
+                        "round trips/s",
+                        table_sizes,
+                    )
+                )
+            elif mode == "pipelined" and servers:
+                names = servers if binary else ws_servers
+                rows = [Row(SERVERS[n].label, Case(n, PIPE_CLIENT[SERVERS[n].protocol], kind)) for n in names]
+                title = f"Pipelined: {window} messages in flight on one connection (fastws callback client)"
+                tables.append(
+                    Table(
+                        key,
+                        title + suffix,
+                        "server",
+                        tuple(rows),
+                        Case(ref, PIPE_CLIENT["ws"], kind),
+                        mode,
+                        kind,
+                        "messages/s",
+                        table_sizes,
+                    )
+                )
+            elif mode == "connections" and ws_servers:
+                rows = [Row(SERVERS[n].label, Case(n, CONNECTIONS_CLIENT, kind)) for n in ws_servers]
+                title = (
+                    f"Many connections: {connections} connections, one message in flight on each "
+                    f"(fastws callback client; sizes up to {format_size(CONNECTIONS_MAX_SIZE)})"
+                )
+                tables.append(
+                    Table(
+                        key,
+                        title + suffix,
+                        "server",
+                        tuple(rows),
+                        Case(ref, CONNECTIONS_CLIENT, kind),
+                        mode,
+                        kind,
+                        "messages/s",
+                        table_sizes,
+                    )
+                )
+            elif mode == "clients" and clients:
+                rows = [Row(CLIENTS[n].label, Case(ref, n, kind)) for n in clients]
+                tables.append(
+                    Table(
+                        key,
+                        f"Clients (server: {SERVERS[ref].label}){suffix}",
+                        "client",
+                        tuple(rows),
+                        Case(ref, REFERENCE_CLIENT, kind),
+                        mode,
+                        kind,
+                        "round trips/s",
+                        table_sizes,
+                    )
+                )
+            elif mode == "crosscheck" and ref in ws_servers and len(ws_servers) > 1:
+                rows = [Row(SERVERS[n].label, Case(n, XCHECK_CLIENT, kind)) for n in ws_servers]
+                title = (
+                    f"Cross-check: round trip with the {CLIENTS[XCHECK_CLIENT].label} client as load "
+                    "(the fastws client is not the bottleneck if the ratios agree)"
+                )
+                tables.append(
+                    Table(
+                        key,
+                        title + suffix,
+                        "server",
+                        tuple(rows),
+                        Case(ref, XCHECK_CLIENT, kind),
+                        mode,
+                        kind,
+                        "round trips/s",
+                        table_sizes,
+                    )
+                )
     return tables
 
 
@@ -112,11 +250,9 @@ DEFLATE_XCHECK_CLIENT = "websockets-deflate"
 DEFLATE_XCHECK_SERVERS = ("fastws-deflate", "websockets-deflate")
 
 
-def build_compression_tables(mode: str, servers: Sequence[str], window: int) -> list[Table]:
-    """The tables of the permessage-deflate mode; ``mode`` "servers" leaves out the cross-check,
-    ``window`` 0 the pipelined table."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+def build_compression_tables(modes: Sequence[str], servers: Sequence[str], window: int) -> list[Table]:
+    """The tables of the permessage-deflate mode (the deflate round trip always; the cross-check
+    with "crosscheck" in ``modes``, the pipelined table with "pipelined" in ``modes`` and ``window`` > 0)."""
     ref = DEFLATE_REFERENCE_SERVER
     tables = [
         Table(
@@ -125,10 +261,12 @@ def build_compression_tables(mode: str, servers: Sequence[str], window: int) -> 
             "server",
             tuple(Row(SERVERS[name].label, Case(name, DEFLATE_LOAD_CLIENT)) for name in servers),
             Case(ref, DEFLATE_LOAD_CLIENT),
+            "roundtrip",
+            "text",
         )
     ]
     xcheck = [name for name in DEFLATE_XCHECK_SERVERS if name in servers]
-    if mode != "servers" and ref in xcheck and len(xcheck) > 1:
+    if "crosscheck" in modes and ref in xcheck and len(xcheck) > 1:
         tables.append(
             Table(
                 "deflate-xcheck",
@@ -136,9 +274,11 @@ def build_compression_tables(mode: str, servers: Sequence[str], window: int) -> 
                 "server",
                 tuple(Row(SERVERS[name].label, Case(name, DEFLATE_XCHECK_CLIENT)) for name in xcheck),
                 Case(ref, DEFLATE_XCHECK_CLIENT),
+                "crosscheck",
+                "text",
             )
         )
-    if window > 0:
+    if window > 0 and "pipelined" in modes:
         tables.append(
             Table(
                 "deflate-pipe",
@@ -147,6 +287,9 @@ def build_compression_tables(mode: str, servers: Sequence[str], window: int) -> 
                 "server",
                 tuple(Row(SERVERS[name].label, Case(name, DEFLATE_PIPE_CLIENT)) for name in servers),
                 Case(ref, DEFLATE_PIPE_CLIENT),
+                "pipelined",
+                "text",
+                "messages/s",
             )
         )
     return tables

@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence
 
 from .common import format_size
 from .modes import Case, Table
+from .servers import REFERENCE_SERVER, SERVERS
 from .stats import aggregate, paired_ratio, summary_key
 
 # Reference figures for this kind of machine, from the brief (256 B unless noted).
@@ -54,78 +55,78 @@ def _median(entry: Optional[dict], metric: str) -> Optional[float]:
 
 
 def evaluate_targets(data: dict) -> list[dict]:
+    """The issue's targets, each ``{"target", "size", "met" (True/False/None = info), "value", "detail"}``."""
     sizes = data["config"]["sizes"]
     runs = data["runs"]
-    summary_has = data["summary"]
-    load = "fastws"
-    fastws, picows = Case("fastws", load), Case("picows", load)
-    raw, websockets = Case("raw-tcp", "raw-tcp"), Case("websockets", load)
-    cli_fastws, cli_picows = Case("fastws", "fastws"), Case("fastws", "picows")
+    summary = data["summary"]
     targets: list[dict] = []
 
     def present(case: Case, size: int) -> bool:
-        entry = summary_has.get(summary_key(case.key, size))
+        entry = summary.get(summary_key(case.key, size))
         return bool(entry and entry["ok"])
 
     def add(name: str, size: int, ok: Optional[bool], value: str, detail: str) -> None:
         targets.append({"target": name, "size": size, "met": ok, "value": value, "detail": detail})
 
-    for size in sizes:
-        if present(fastws, size) and present(picows, size):
-            a = data["summary"][summary_key(fastws.key, size)]["server_cpu_us"]
-            b = data["summary"][summary_key(picows.key, size)]["server_cpu_us"]
-            ratio = paired_ratio(runs, fastws.key, picows.key, size, "server_cpu_us_per_msg")
-            if a["n"] < 2 or b["n"] < 2:
-                spreads = "one round: no spread"
-            elif a["max"] >= b["min"] and b["max"] >= a["min"]:
-                spreads = "spreads overlap"
-            else:
-                spreads = "spreads apart"
+    for table in _tables(data):
+        if table.mode in ("roundtrip", "pipelined") and not _is_deflate(table):
+            for size in table.sizes_of(sizes):
+                first = _first_place(data, table, size)
+                if first:
+                    add(f"fastws (C) first, {_short_name(table)}", size, *first)
+    kinds = [t.kind for t in _tables(data) if t.mode == "roundtrip" and not _is_deflate(t)]
+    for kind in kinds:
+        tag = "" if kind == "binary" else f" ({kind})"
+        fastws, pure = Case("fastws", "fastws", kind), Case("fastws-pure", "fastws", kind)
+        websockets, raw = Case("websockets", "fastws", kind), Case("raw-tcp", "raw-tcp", kind)
+        if kind == "binary" and 256 in sizes and present(fastws, 256):
+            a = summary[summary_key(fastws.key, 256)]["server_cpu_us"]
             add(
-                "fastws server CPU/msg < picows",
-                size,
-                a["median"] < b["median"],
-                f"{a['median']:.2f} vs {b['median']:.2f} µs (x{ratio['median']:.3f})"
-                if ratio
-                else f"{a['median']:.2f} vs {b['median']:.2f} µs",
-                spreads,
+                "fastws server CPU/msg < 10 µs",
+                256,
+                a["median"] < 10,
+                f"{a['median']:.2f} µs",
+                f"range {a['min']:.2f}-{a['max']:.2f}",
             )
-    if 256 in sizes and present(fastws, 256):
-        a = data["summary"][summary_key(fastws.key, 256)]["server_cpu_us"]
-        add(
-            "fastws server CPU/msg < 10 µs",
-            256,
-            a["median"] < 10,
-            f"{a['median']:.2f} µs",
-            f"range {a['min']:.2f}-{a['max']:.2f}",
-        )
-    for size in sizes:
-        if present(fastws, size) and present(raw, size):
-            ratio = paired_ratio(runs, fastws.key, raw.key, size, "round_trips_per_s")
-            bound = paired_ratio(runs, fastws.key, raw.key, size, "cpu_bound_round_trips_per_s")
-            if ratio:
-                judged = size == 256
-                add(
-                    "fastws round trips >= 95% of raw TCP" + ("" if judged else " (info)"),
-                    size,
-                    ratio["median"] >= 0.95 if judged else None,
-                    f"{ratio['median'] * 100:.1f}%",
-                    f"per-round range {ratio['min'] * 100:.1f}-{ratio['max'] * 100:.1f}%"
-                    + (f"; CPU-bound {bound['median'] * 100:.1f}%" if bound else ""),
-                )
-    for size in sizes:
-        if present(fastws, size) and present(websockets, size):
-            ratio = paired_ratio(runs, fastws.key, websockets.key, size, "round_trips_per_s")
-            ceiling = paired_ratio(runs, raw.key, websockets.key, size, "round_trips_per_s")
-            if ratio:
-                add(
-                    "fastws round trips >= 2x websockets",
-                    size,
-                    ratio["median"] >= 2.0,
-                    f"x{ratio['median']:.2f}",
-                    f"per-round range x{ratio['min']:.2f}-x{ratio['max']:.2f}"
-                    + (f"; the raw TCP floor itself is x{ceiling['median']:.2f}" if ceiling else ""),
-                )
+        for size in sizes:
+            if kind == "binary" and present(fastws, size) and present(raw, size):
+                ratio = paired_ratio(runs, fastws.key, raw.key, size, "round_trips_per_s")
+                bound = paired_ratio(runs, fastws.key, raw.key, size, "cpu_bound_round_trips_per_s")
+                if ratio:
+                    judged = size == 256
+                    add(
+                        "fastws round trips >= 95% of raw TCP" + ("" if judged else " (info)"),
+                        size,
+                        ratio["median"] >= 0.95 if judged else None,
+                        f"{ratio['median'] * 100:.1f}%",
+                        f"per-round range {ratio['min'] * 100:.1f}-{ratio['max'] * 100:.1f}%"
+                        + (f"; CPU-bound {bound['median'] * 100:.1f}%" if bound else ""),
+                    )
+            if present(fastws, size) and present(websockets, size):
+                ratio = paired_ratio(runs, fastws.key, websockets.key, size, "round_trips_per_s")
+                ceiling = paired_ratio(runs, raw.key, websockets.key, size, "round_trips_per_s")
+                if ratio:
+                    add(
+                        "fastws round trips >= 2x websockets" + tag,
+                        size,
+                        ratio["median"] >= 2.0,
+                        f"x{ratio['median']:.2f}",
+                        f"per-round range x{ratio['min']:.2f}-x{ratio['max']:.2f}"
+                        + (f"; the raw TCP floor itself is x{ceiling['median']:.2f}" if ceiling else ""),
+                    )
+            if present(pure, size) and present(websockets, size):
+                ratio = paired_ratio(runs, pure.key, websockets.key, size, "round_trips_per_s")
+                cpu = paired_ratio(runs, pure.key, websockets.key, size, "server_cpu_us_per_msg")
+                if ratio:
+                    add(
+                        "fastws (pure) round trips >= websockets" + tag,
+                        size,
+                        ratio["median"] >= 1.0,
+                        f"x{ratio['median']:.2f}",
+                        f"per-round range x{ratio['min']:.2f}-x{ratio['max']:.2f}"
+                        + (f"; server CPU/msg x{cpu['median']:.2f} of websockets's" if cpu else ""),
+                    )
+    cli_fastws, cli_picows = Case("fastws", "fastws"), Case("fastws", "picows")
     for size in sizes:
         if present(cli_fastws, size) and present(cli_picows, size):
             ratio = paired_ratio(runs, cli_fastws.key, cli_picows.key, size, "round_trips_per_s")
@@ -141,6 +142,40 @@ def evaluate_targets(data: dict) -> list[dict]:
                 )
     targets.extend(_deflate_targets(data, present))
     return targets
+
+
+def _short_name(table: Table) -> str:
+    return table.mode.replace("roundtrip", "round trip") + (
+        "" if table.kind == "binary" else f", {table.kind}"
+    )
+
+
+def _first_place(data: dict, table: Table, size: int) -> Optional[tuple[bool, str, str]]:
+    """Is the reference row first among the WebSocket rows, by rate and by CPU per message?
+    (met, value, detail), or None without the reference row or anyone to compare with."""
+    cpu_metric = f"{table.cpu_of}_cpu_us"
+    figures = []  # (label, rate, cpu, is_reference)
+    for row in table.rows:
+        if row.case.client.startswith("raw-tcp"):
+            continue  # the floor is not a competitor
+        entry = _entry(data, row.case, size)
+        rate, cpu = _median(entry, "round_trips_per_s"), _median(entry, cpu_metric)
+        if entry and entry["ok"] and rate is not None and cpu is not None:
+            figures.append((row.label, rate, cpu, row.case == table.reference))
+    ref = next((f for f in figures if f[3]), None)
+    if ref is None or len(figures) < 2:
+        return None
+    by_rate = sorted(figures, key=lambda f: -f[1])
+    by_cpu = sorted(figures, key=lambda f: f[2])
+    rate_rank, cpu_rank = by_rate.index(ref) + 1, by_cpu.index(ref) + 1
+    best_other_rate = next(f for f in by_rate if not f[3])
+    best_other_cpu = next(f for f in by_cpu if not f[3])
+    value = f"rate #{rate_rank}, CPU/msg #{cpu_rank} of {len(figures)}"
+    detail = (
+        f"next by rate: {best_other_rate[0]} x{best_other_rate[1] / ref[1]:.2f}; "
+        f"by CPU/msg: {best_other_cpu[0]} x{best_other_cpu[2] / ref[2]:.2f} (medians)"
+    )
+    return rate_rank == 1 and cpu_rank == 1, value, detail
 
 
 def _deflate_targets(data: dict, present: Callable[[Case, int], bool]) -> list[dict]:
@@ -326,6 +361,10 @@ def _fmt_plain(s: Optional[dict], fmt: str) -> str:
     return fmt.format(s["median"]) if s else "-"
 
 
+def _row_status(data: dict, entry: dict) -> str:
+    return "skipped" if entry.get("status") == "skipped" else "FAILED"
+
+
 def table_rows(data: dict, table: Table, size: int) -> list[list[str]]:
     runs = data["runs"]
     cpu_metric = f"{table.cpu_of}_cpu_us"
@@ -338,10 +377,7 @@ def table_rows(data: dict, table: Table, size: int) -> list[list[str]]:
         if entry is None:
             continue
         if not entry["ok"]:
-            rows.append(
-                [row.label, "FAILED: " + (entry.get("errors") or ["?"])[0].splitlines()[0][:60]]
-                + [""] * (width - 1)
-            )
+            rows.append([row.label, _row_status(data, entry)] + ["-"] * (width - 1))
             continue
         rate, rate_spread = _fmt_rate(entry["round_trips_per_s"])
         cpu, cpu_spread = _fmt_us(entry[cpu_metric])
@@ -363,6 +399,8 @@ def table_rows(data: dict, table: Table, size: int) -> list[list[str]]:
         p50, _ = _fmt_us(entry["p50_us"])
         p99, _ = _fmt_us(entry["p99_us"])
         cells = [row.label, _cell(rate, rate_spread), rate_ratio]
+        if _mb_column(table):
+            cells.append(_fmt_plain(entry.get("mb_per_s"), "{:,.1f}"))
         if same_core:
             cells.append(_fmt_rate(entry.get("cpu_bound_round_trips_per_s"))[0])
         cells += [
@@ -383,12 +421,38 @@ def table_rows(data: dict, table: Table, size: int) -> list[list[str]]:
     return rows
 
 
+def _mb_column(table: Table) -> bool:
+    return table.mode in ("pipelined", "connections")
+
+
+def table_notes(data: dict, table: Table) -> list[str]:
+    """Why rows of ``table`` lack figures: one line per row that failed or was skipped, and one
+    per (row, size) where only some rounds failed (the figures are then from the others)."""
+    notes: dict[str, str] = {}
+    for size in table.sizes_of(data["config"]["sizes"]):
+        for row in table.rows:
+            entry = _entry(data, row.case, size)
+            if entry is None or entry["ok"] == entry["runs"]:
+                continue
+            reason = ((entry.get("errors") or ["?"])[0] or "?").split("; its stderr")[0].splitlines()[0][:160]
+            if not entry["ok"] and row.label not in notes:
+                notes[row.label] = f"{row.label}: {_row_status(data, entry)}: {reason}"
+            elif entry["ok"]:
+                notes[f"{row.label}|{size}"] = (
+                    f"{row.label} @ {format_size(size)}: {entry['runs'] - entry['ok']} of {entry['runs']} "
+                    f"rounds failed, figures from the others: {reason}"
+                )
+    return list(notes.values())
+
+
 def _headers(table: Table, same_core: bool = True) -> list[str]:
     other = "client" if table.cpu_of == "server" else "server"
-    rate = "messages/s" if table.key == "deflate-pipe" else "round trips/s"
+    rate = table.unit
     head = ["", f"{rate} (min-max)", "x ref"]
+    if _mb_column(table):
+        head.append("MB/s")
     if same_core:
-        head.append("CPU-bound rt/s")
+        head.append("CPU-bound rt/s" if table.unit == "round trips/s" else "CPU-bound msg/s")
     head += [
         f"{table.cpu_of} CPU µs/msg (min-max)",
         "x ref",
@@ -409,6 +473,13 @@ def _reference_label(table: Table) -> str:
     return table.reference.key
 
 
+# Said under every text table: what differs between the libraries with text messages.
+_KIND_NOTES = {
+    "text": "text: fastws, websockets, aiohttp and Node ws check that a text message is valid UTF-8; "
+    "picows hands it over as bytes, unchecked (its echo server does no UTF-8 work)",
+}
+
+
 def render_text(data: dict) -> str:
     out: list[str] = []
     cfg = data["config"]
@@ -417,15 +488,23 @@ def render_text(data: dict) -> str:
         out.append(f"== {table.title}")
         out.append(f"   x ref = ratio to {_reference_label(table)}, median of per-round ratios")
         if _same_core(data):
-            out.append(
-                "   CPU-bound rt/s = 1e6 / (server + client CPU µs/msg): the rate on a core of their own"
-            )
+            out.append("   CPU-bound = 1e6 / (server + client CPU µs/msg): the rate on a core of their own")
+        if _mb_column(table):
+            out.append("   MB/s = payload bytes echoed per second, each way")
+        if table.kind in _KIND_NOTES and not _is_deflate(table):
+            out.append("   " + _KIND_NOTES[table.kind])
         for size in cfg["sizes"]:
             rows = table_rows(data, table, size)
             if not rows:
                 continue
             out.append(f"-- {format_size(size)}")
             out.extend(_align([_headers(table, _same_core(data)), *rows]))
+        out.extend("   " + note for note in table_notes(data, table))
+    memory = memory_rows(data)
+    if memory:
+        out.append("")
+        out.append(f"== {_memory_title(data)}")
+        out.extend(_align([_MEMORY_HEAD, *memory]))
     settings = deflate_settings_rows(data)
     if settings:
         out.append("")
@@ -439,6 +518,47 @@ def render_text(data: dict) -> str:
         out.append(f"  [{mark}] {t['target']} @ {format_size(t['size'])}: {t['value']}  ({t['detail']})")
     out.extend(_noise_lines(data))
     return "\n".join(out)
+
+
+# --- idle-connection memory (data["memory"], measured by memory.py) ----------------------
+
+_MEMORY_HEAD = ["server", "RSS before KiB", "RSS after KiB", "KiB per connection", "x ref"]
+
+
+def _memory_title(data: dict) -> str:
+    n = data["memory"].get("connections", "?")
+    return f"Memory: resident set size of each server before and after {n} idle connections"
+
+
+def memory_rows(data: dict) -> list[list[str]]:
+    memory = data.get("memory") or {}
+    servers = memory.get("servers") or {}
+    ref = servers.get(REFERENCE_SERVER) or {}
+    ref_kib = ref.get("per_connection_kib") if ref.get("ok") else None
+    rows = []
+    for name, m in servers.items():
+        label = SERVERS[name].label if name in SERVERS else name
+        if not m.get("ok"):
+            rows.append([label, "FAILED: " + str(m.get("error") or "?").splitlines()[0][:80], "", "", ""])
+            continue
+        per = m.get("per_connection_kib")
+        ratio = (
+            "1"
+            if name == REFERENCE_SERVER
+            else f"x{per / ref_kib:.2f}"
+            if per is not None and ref_kib
+            else "-"
+        )
+        rows.append(
+            [
+                label,
+                f"{m.get('rss_before_kib', 0):,}",
+                f"{m.get('rss_after_kib', 0):,}",
+                f"{per:.1f}" if per is not None else "-",
+                ratio,
+            ]
+        )
+    return rows
 
 
 def _align(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -475,12 +595,27 @@ def render_markdown(data: dict) -> str:
             f'"x ref" = ratio to {_reference_label(table)} '
             "(median of per-round ratios)."
         )
+        if table.kind in _KIND_NOTES and not _is_deflate(table):
+            out.append("")
+            out.append(_KIND_NOTES[table.kind][0].upper() + _KIND_NOTES[table.kind][1:] + ".")
         out.append("")
         out.append(_md_header(table, _same_core(data)))
         out.append("|" + "---|" * (len(_headers(table, _same_core(data))) + 1))
         for size in cfg["sizes"]:
             for row in table_rows(data, table, size):
                 out.append(f"| {format_size(size)} | " + " | ".join(row) + " |")
+        out.append("")
+        notes = table_notes(data, table)
+        if notes:
+            out.extend(f"- {note}" for note in notes)
+            out.append("")
+    memory = memory_rows(data)
+    if memory:
+        out.append(f"#### {_memory_title(data)}")
+        out.append("")
+        out.append("| " + " | ".join(_MEMORY_HEAD) + " |")
+        out.append("|" + "---|" * len(_MEMORY_HEAD))
+        out.extend("| " + " | ".join(r) + " |" for r in memory)
         out.append("")
     settings = deflate_settings_rows(data)
     if settings:
@@ -575,21 +710,33 @@ def render_header(data: dict) -> str:
     v = m["versions"]
     pinning = "servers core 0, clients core 1" if c.get("split_cores") else "servers and clients on core 0"
     return (
-        f"Echo round trip benchmark, {m['date']}\n"
+        f"Echo benchmark, {m['date']}\n"
         f"{m['cpu']} ({m['cpus']} CPUs, {m['virtualization']}), Linux {m['kernel']}, {m['python']}\n"
         f"fastws {v.get('fastws')}  uvloop {v.get('uvloop')}  picows {v.get('picows')}  "
         f"websockets {v.get('websockets')}  "
-        f"aiohttp {v.get('aiohttp')}\n"
+        f"aiohttp {v.get('aiohttp')}{_node_versions(data)}\n"
         f"{c['duration']} s measured after {c['warmup']} s warm-up, {c['repeat']} interleaved rounds; "
         f"{pinning}; " + _message_line(data)
     )
+
+
+def _node_versions(data: dict) -> str:
+    node = data["machine"].get("node")
+    if not node:
+        return ""
+    if not node.get("ok"):
+        return f"  Node ws: skipped ({node.get('reason')})"
+    return f"  Node.js {node.get('node')} ws {node.get('ws')} bufferutil {node.get('bufferutil')}"
 
 
 def _message_line(data: dict) -> str:
     c = data["config"]
     sizes = "/".join(format_size(s) for s in c["sizes"])
     if not c.get("compression"):
-        return f"one connection, one {sizes} binary message in flight"
+        return (
+            f"{sizes} messages (binary: seeded random bytes; text: seeded UTF-8, mostly ASCII), "
+            "the same bytes for every library, each echo checked; compression and keepalive off"
+        )
     pools = {}
     for run in data["runs"]:
         if run["result"].get("ok") and "pool" in run["result"]:
@@ -620,14 +767,12 @@ def render_markdown_header(data: dict) -> str:
             f"- Machine: {m['cpu']}, {m['cpus']} vCPUs ({m['virtualization']}, shared), Linux {m['kernel']}",
             f"- Python: {m['python']}; fastws {v.get('fastws')} (C codec), uvloop {v.get('uvloop')}, "
             f"picows {v.get('picows')}, "
-            f"websockets {v.get('websockets')}, aiohttp {v.get('aiohttp')}",
+            f"websockets {v.get('websockets')}, aiohttp {v.get('aiohttp')}"
+            + _node_versions(data).replace("  ", ", ", 1),
             f"- Run: {c['duration']} s measured window after {c['warmup']} s warm-up, "
             f"{c['repeat']} interleaved rounds per size; {pinning}",
-            *(
-                [f"- Messages: {_message_line(data)}", f"- zlib: {m.get('zlib', '?')} (system libz)"]
-                if c.get("compression")
-                else []
-            ),
+            f"- Messages: {_message_line(data)}",
+            *([f"- zlib: {m.get('zlib', '?')} (system libz)"] if c.get("compression") else []),
         ]
     )
 

@@ -1,9 +1,15 @@
 """Start the servers and the client workers, interleave the runs, collect the results.
 
-Order: for each size, ``repeat`` rounds of every (server, client) pair
-(A B C ... A B C ...), each round starting one pair later than the previous,
-so no pair always runs right after the same neighbour.  Runs of one size are
-therefore close in time, and the ratios are taken within a round.
+Order: for each size, ``repeat`` rounds of every (server, client, kind) case
+whose table has that size (A B C ... A B C ...), each round starting one case
+later than the previous, so no case always runs right after the same
+neighbour.  Runs of one size are therefore close in time, and the ratios are
+taken within a round.
+
+A server that fails to start or dies, or an optional peer that cannot run
+(Node.js missing), does not stop the session: its runs are recorded as
+failed (or skipped) at once and the others go on.  :func:`start_server`
+starts one server by name for other tools (the memory table).
 
 Every server and client worker is its own process, pinned with ``taskset``:
 all on core 0 by default (a wake-up on the other core costs tens of µs on
@@ -27,9 +33,9 @@ from dataclasses import dataclass, field
 from typing import IO, Callable, Optional, Sequence
 
 from .clients import CLIENTS
-from .common import HOST, format_size
+from .common import HOST, MAX_SIZE, format_size
 from .modes import Case, Table, cases_of
-from .servers import SERVERS
+from .servers import SERVERS, node
 
 START_TIMEOUT = 30.0
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -113,20 +119,129 @@ def _tail(log: IO[bytes], limit: int = 3000) -> str:
         text = log.read().decode(errors="replace")[-limit:]
     except (OSError, ValueError):
         return ""
-    return f"; its stderr:\n{text}" if text.strip() else ""
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    # the last line first (usually the exception), so one-line summaries say what went wrong
+    return f" ({lines[-1][:200]}); its stderr:\n{text}" if lines else ""
 
 
-@dataclass
+class ServerSkipped(BenchError):
+    """An optional peer whose runtime is missing (Node.js): left out, not a failure."""
+
+
+Note = Callable[[str], None]
+
+
+def _stderr_note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 class ServerProcess:
-    name: str
-    proc: subprocess.Popen
-    log: IO[bytes]
-    port: int = 0
-    pid: int = 0
-    info: dict = field(default_factory=dict)
+    """One echo server in its own process, pinned to a core.
 
-    def __post_init__(self) -> None:
-        self.reader = LineReader(self.proc, f"server {self.name}", self.log)
+    Usually made by :func:`start_server`; :meth:`launch` + :meth:`wait_ready`
+    start several at once (they import in parallel).  ``port`` and ``pid`` are
+    known once ready, ``info`` is the server's ready line (implementation,
+    versions).  :meth:`stop` ends it (stdin EOF, then SIGTERM, then SIGKILL).
+    """
+
+    def __init__(self, name: str, proc: subprocess.Popen, log: IO[bytes]) -> None:
+        self.name = name
+        self.proc = proc
+        self.log = log
+        self.port = 0
+        self.pid = proc.pid  # taskset execs the server: same process
+        self.info: dict = {}
+        self.reader = LineReader(proc, f"server {name}", log)
+
+    @classmethod
+    def launch(cls, name: str, core: int = 0, note: Note = _stderr_note) -> ServerProcess:
+        """Start server ``name`` (a key of ``SERVERS``) without waiting for it.
+
+        Raises :class:`ServerSkipped` for an optional peer that cannot run here,
+        :class:`BenchError` when the process cannot be started.
+        """
+        spec = SERVERS.get(name)
+        if spec is None:
+            raise BenchError(f"unknown server {name!r}")
+        extra = dict(spec.env)
+        if spec.runtime == "node":
+            setup = node.prepare(note)
+            if not setup.ok:
+                raise ServerSkipped(setup.reason)
+            program = [setup.node, os.path.join(os.path.dirname(node.SCRIPT), spec.module)]
+            extra["FASTWS_BENCH_NODE_MODULES"] = setup.modules
+            extra["WS_NO_BUFFER_UTIL"] = ""  # an inherited non-empty value would turn bufferutil off
+        else:
+            program = [sys.executable, "-m", spec.module]
+        cmd = [*_pin(core), *program, "--host", HOST, "--watch-stdin", *spec.args]
+        if spec.runtime == "node":
+            cmd += ["--max-size", str(MAX_SIZE)]
+        log = tempfile.TemporaryFile()
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=_env(extra),
+                cwd=PROJECT_ROOT,
+            )
+        except OSError as exc:
+            log.close()
+            raise BenchError(f"server {name}: cannot start {cmd[0]}: {exc}") from exc
+        return cls(name, proc, log)
+
+    def wait_ready(self, deadline: float) -> None:
+        """Read the ready lines (``# {json}``, then the port); BenchError if they do not come."""
+        what = f"server {self.name}"
+        line = self.reader.readline(deadline)
+        if not line.startswith("# "):
+            raise BenchError(f"{what}: unexpected first line {line!r}{_tail(self.log)}")
+        self.info = json.loads(line[2:])
+        self.port = int(self.reader.readline(deadline))
+        if self.info.get("pid") != self.pid:
+            raise BenchError(f"{what}: reports pid {self.info.get('pid')}, started as {self.pid}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def exit_error(self) -> str:
+        code, tail = self.proc.returncode, _tail(self.log)
+        if code is not None and code < 0:  # a signal: the last line of its stderr is not the cause
+            try:
+                how = signal.Signals(-code).name
+            except ValueError:
+                how = f"signal {-code}"
+            stderr = tail.partition("; ")[2]  # "its stderr:\n..."
+            return f"server {self.name} was killed by {how}" + (f"; {stderr}" if stderr else "")
+        return f"server {self.name} exited with status {code}{tail}"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        try:
+            self.log.close()
+        except OSError:
+            pass
+
+
+def start_server(
+    name: str, core: int = 0, timeout: float = START_TIMEOUT, note: Note = _stderr_note
+) -> ServerProcess:
+    """Start echo server ``name`` pinned to ``core`` and wait until it listens on 127.0.0.1.
+
+    Returns the running :class:`ServerProcess` (``.port``, ``.pid``, ``.info``,
+    ``.stop()``).  Works for every entry of ``servers.SERVERS``, the Node.js
+    one included (installing ws on first use, announced through ``note``).
+    Raises :class:`ServerSkipped` (an optional peer that cannot run here) or
+    :class:`BenchError` (failed to start); nothing is left running then.
+    """
+    server = ServerProcess.launch(name, core, note)
+    try:
+        server.wait_ready(time.monotonic() + timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 @dataclass
@@ -141,19 +256,31 @@ class Worker:
 
     def run(self, command: dict) -> dict:
         assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(command) + "\n").encode())
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write((json.dumps(command) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise BenchError(f"client worker {self.name} is gone: {exc}{_tail(self.log)}") from exc
         limit = command["warmup"] + command["duration"] + 60
         return json.loads(self.reader.readline(time.monotonic() + limit))
 
 
 class Session:
-    """The processes of one benchmark session; use as a context manager (stops them all)."""
+    """The processes of one benchmark session; use as a context manager (stops them all).
 
-    def __init__(self, config: Config) -> None:
+    A server or client worker that fails to start does not end the session:
+    it is recorded (``server_status`` / ``worker_errors``) and the runs that
+    need it fail at once with that error.
+    """
+
+    def __init__(self, config: Config, note: Note = _stderr_note) -> None:
         self.config = config
+        self.note = note
         self.servers: dict[str, ServerProcess] = {}
         self.workers: dict[str, Worker] = {}
+        # name -> {"status": "ok" | "failed" | "skipped", "error": str | None}
+        self.server_status: dict[str, dict] = {}
+        self.worker_errors: dict[str, str] = {}
 
     def __enter__(self) -> Session:
         return self
@@ -163,28 +290,14 @@ class Session:
 
     def start(self, server_names: Sequence[str], client_names: Sequence[str]) -> None:
         """Start everything at once (they import in parallel), then wait for each one."""
+        launched: dict[str, ServerProcess] = {}
         for name in server_names:
-            spec = SERVERS[name]
-            log = tempfile.TemporaryFile()
-            cmd = [
-                *_pin(self.config.server_core),
-                sys.executable,
-                "-m",
-                spec.module,
-                "--host",
-                HOST,
-                "--watch-stdin",
-                *spec.args,
-            ]
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                env=_env(dict(spec.env)),
-                cwd=PROJECT_ROOT,
-            )
-            self.servers[name] = ServerProcess(name, proc, log)
+            try:
+                launched[name] = ServerProcess.launch(name, self.config.server_core, self.note)
+            except ServerSkipped as exc:
+                self._server_down(name, "skipped", str(exc))
+            except BenchError as exc:
+                self._server_down(name, "failed", str(exc))
         for name in client_names:
             log = tempfile.TemporaryFile()
             cmd = [*_pin(self.config.client_core), sys.executable, "-m", "fastws.bench.worker", name]
@@ -193,32 +306,50 @@ class Session:
             )
             self.workers[name] = Worker(name, proc, log)
         deadline = time.monotonic() + START_TIMEOUT
-        for server in self.servers.values():
-            what = f"server {server.name}"
-            line = server.reader.readline(deadline)
-            if not line.startswith("# "):
-                raise BenchError(f"{what}: unexpected first line {line!r}")
-            server.info = json.loads(line[2:])
-            server.port = int(server.reader.readline(deadline))
-            server.pid = server.proc.pid  # taskset execs python: same process
-            if server.info.get("pid") != server.pid:
-                raise BenchError(f"{what}: reports pid {server.info.get('pid')}, started as {server.pid}")
-        for worker in self.workers.values():
-            ready = json.loads(worker.reader.readline(deadline))
-            worker.version = ready.get("version", "?")
+        for name, server in launched.items():
+            try:
+                server.wait_ready(deadline)
+            except (BenchError, ValueError) as exc:
+                server.stop()
+                self._server_down(name, "failed", f"did not start: {exc}")
+                continue
+            self.servers[name] = server
+            self.server_status[name] = {"status": "ok", "error": None}
+        for name, worker in list(self.workers.items()):
+            try:
+                ready = json.loads(worker.reader.readline(deadline))
+                worker.version = ready.get("version", "?")
+            except (BenchError, ValueError) as exc:
+                self.worker_errors[name] = f"client worker {name} did not start: {exc}"
+                self.note(f"FAILED: {self.worker_errors[name].splitlines()[0].removesuffix('; its stderr:')}")
+                _stop(worker.proc)
+                worker.log.close()
+                del self.workers[name]
+
+    def _server_down(self, name: str, status: str, error: str) -> None:
+        self.server_status[name] = {"status": status, "error": error}
+        first = error.splitlines()[0].removesuffix("; its stderr:") if error else "?"
+        self.note(f"{name}: skipped: {first}" if status == "skipped" else f"FAILED: server {name}: {first}")
 
     def run(self, case: Case, size: int) -> dict:
+        """One measured run; a dict with ``ok`` False (and ``error``, ``status``) when it could not be made."""
+        state = self.server_status.get(case.server, {"status": "failed", "error": "not started"})
+        if state["status"] != "ok":
+            return {"ok": False, "status": state["status"], "error": state["error"]}
+        if case.client in self.worker_errors:
+            return {"ok": False, "status": "failed", "error": self.worker_errors[case.client]}
         server = self.servers[case.server]
-        if server.proc.poll() is not None:
-            return {
-                "ok": False,
-                "error": f"server {case.server} exited with status {server.proc.returncode}"
-                + _tail(server.log),
-            }
+        if not server.alive():
+            error = server.exit_error()
+            first = error.splitlines()[0].removesuffix("; its stderr:")
+            self.note(f"FAILED: {first} (its remaining runs are reported as failed)")
+            self.server_status[case.server] = {"status": "failed", "error": error}
+            return {"ok": False, "status": "failed", "error": error}
         command = {
             "host": HOST,
             "port": server.port,
             "size": size,
+            "kind": case.kind,
             "warmup": self.config.warmup,
             "duration": self.config.duration,
             "server_pid": server.pid,
@@ -226,18 +357,26 @@ class Session:
             **self.config.extra,
         }
         try:
-            return self.workers[case.client].run(command)
+            result = self.workers[case.client].run(command)
         except BenchError as exc:
-            return {"ok": False, "error": str(exc)}
+            result = {"ok": False, "error": str(exc)}
+            worker = self.workers[case.client]
+            if worker.proc.poll() is not None:  # the worker died: its remaining runs fail at once
+                self.worker_errors[case.client] = str(exc)
+        if not result.get("ok"):
+            result.setdefault("status", "failed")
+            if not server.alive():  # the server crashed under this run: say so rather than the client's view
+                result["error"] = server.exit_error() + "\n(client saw: " + str(result.get("error")) + ")"
+        return result
 
     def close(self) -> None:
         for worker in self.workers.values():
             _stop(worker.proc, quit_line=b'{"op": "quit"}\n')
         for server in self.servers.values():
-            _stop(server.proc)
-        for handle in [*self.workers.values(), *self.servers.values()]:
+            server.stop()
+        for worker in self.workers.values():
             try:
-                handle.log.close()
+                worker.log.close()
             except OSError:
                 pass
 
@@ -263,10 +402,12 @@ def _stop(proc: subprocess.Popen, quit_line: Optional[bytes] = None) -> None:
             proc.wait()
 
 
-def schedule(cases: Sequence[Case], sizes: Sequence[int], repeat: int) -> list[tuple[int, int, Case]]:
-    """(size, rep, case) in run order: per size, ``repeat`` interleaved rounds."""
+def schedule(tables: Sequence[Table], sizes: Sequence[int], repeat: int) -> list[tuple[int, int, Case]]:
+    """(size, rep, case) in run order: per size, ``repeat`` interleaved rounds of the cases
+    whose tables include that size, each round starting one case later than the previous."""
     order = []
     for size in sizes:
+        cases = cases_of(t for t in tables if size in t.sizes_of(sizes))
         for rep in range(repeat):
             shift = rep % len(cases) if cases else 0
             for case in [*cases[shift:], *cases[:shift]]:
@@ -277,18 +418,25 @@ def schedule(cases: Sequence[Case], sizes: Sequence[int], repeat: int) -> list[t
 Progress = Callable[[int, int, dict], None]
 
 
-def run_session(config: Config, tables: Sequence[Table], progress: Optional[Progress] = None) -> dict:
-    """Run every case of ``tables``; returns the raw material of the report (JSON-able)."""
+def run_session(
+    config: Config, tables: Sequence[Table], progress: Optional[Progress] = None, note: Note = _stderr_note
+) -> dict:
+    """Run every case of ``tables``; returns the raw material of the report (JSON-able).
+
+    Servers that fail to start or crash, and optional peers that cannot run,
+    do not stop the session: their runs are recorded with ``ok`` False and a
+    ``status`` of "failed" or "skipped", and ``servers[name]["status"]`` says so.
+    """
     cases = cases_of(tables)
     server_names = list(dict.fromkeys(c.server for c in cases))
     client_names = list(dict.fromkeys(c.client for c in cases))
     for name in client_names:
         if name not in CLIENTS and ":" not in name:
             raise BenchError(f"unknown client {name!r}")
-    plan = schedule(cases, config.sizes, config.repeat)
+    plan = schedule(tables, config.sizes, config.repeat)
     runs: list[dict] = []
     started = time.time()
-    with Session(config) as session:
+    with Session(config, note) as session:
         session.start(server_names, client_names)
         for index, (size, rep, case) in enumerate(plan):
             result = session.run(case, size)
@@ -296,6 +444,7 @@ def run_session(config: Config, tables: Sequence[Table], progress: Optional[Prog
                 "case": case.key,
                 "server": case.server,
                 "client": case.client,
+                "kind": case.kind,
                 "size": size,
                 "rep": rep,
                 "index": index,
@@ -304,8 +453,18 @@ def run_session(config: Config, tables: Sequence[Table], progress: Optional[Prog
             runs.append(run)
             if progress is not None:
                 progress(index + 1, len(plan), run)
-        servers = {name: {"pid": s.pid, "port": s.port, **s.info} for name, s in session.servers.items()}
+        servers = {}
+        for name in server_names:
+            state = session.server_status.get(name, {"status": "failed", "error": "not started"})
+            s = session.servers.get(name)
+            servers[name] = {
+                **({"pid": s.pid, "port": s.port, **s.info} if s is not None else {}),
+                "ok": state["status"] == "ok",
+                "status": state["status"],
+                "error": state["error"],
+            }
         workers = {name: {"version": w.version} for name, w in session.workers.items()}
+        workers.update({name: {"version": "?", "error": e} for name, e in session.worker_errors.items()})
     return {
         "runs": runs,
         "servers": servers,
@@ -318,12 +477,14 @@ def describe_run(run: dict) -> str:
     """One progress line."""
     r = run["result"]
     head = (
-        f"{format_size(run['size']):>8}  round {run['rep'] + 1}  {run['server']:>11} <- {run['client']:<12}"
+        f"{format_size(run['size']):>8} {run.get('kind', 'binary'):<6} round {run['rep'] + 1}"
+        f"  {run['server']:>11} <- {run['client']:<12}"
     )
     if not r.get("ok"):
-        return f"{head}  FAILED: {r.get('error', '?').splitlines()[0]}"
+        what = "skipped" if r.get("status") == "skipped" else "FAILED"
+        return f"{head}  {what}: {(r.get('error') or '?').splitlines()[0]}"
     others = f"  others {r['others_load'] * 100:3.0f}%" if "others_load" in r else ""
     return (
-        f"{head}  {r['round_trips_per_s']:>9,.0f} rt/s  server {r['server_cpu_us_per_msg']:7.2f} µs"
+        f"{head}  {r['round_trips_per_s']:>9,.0f} msg/s  server {r['server_cpu_us_per_msg']:7.2f} µs"
         f"  client {r['client_cpu_us_per_msg']:7.2f} µs  p50 {r['latency_us']['p50']:8.1f} µs{others}"
     )

@@ -24,7 +24,8 @@ def _get(result: dict, path: str) -> Optional[float]:
 
 
 METRICS = {
-    "round_trips_per_s": "round_trips_per_s",
+    "round_trips_per_s": "round_trips_per_s",  # messages/s in the pipelined and connections tables
+    "mb_per_s": "mb_per_s",
     "cpu_bound_round_trips_per_s": "cpu_bound_round_trips_per_s",
     "server_cpu_us": "server_cpu_us_per_msg",
     "server_cpu_stat_us": "server_cpu_stat_us_per_msg",
@@ -55,6 +56,9 @@ def aggregate(runs: Sequence[dict]) -> dict:
         errors = [r["result"].get("error") for r in group if not r["result"].get("ok")]
         if errors:
             entry["errors"] = errors
+        # "ok" (some run succeeded), "skipped" (an optional peer not available here) or "failed"
+        statuses = {r["result"].get("status", "failed") for r in group if not r["result"].get("ok")}
+        entry["status"] = "ok" if good else "skipped" if statuses == {"skipped"} else "failed"
         summary[summary_key(case, size)] = entry
     return summary
 

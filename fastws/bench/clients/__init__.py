@@ -45,6 +45,33 @@ CLIENTS: dict[str, ClientSpec] = {
             "fastws Listener.on_message -> ws.send (the load client for every WebSocket server)",
         ),
         ClientSpec(
+            "raw-tcp-pipe",
+            "raw TCP, pipelined",
+            f"{_PKG}.tcp_raw",
+            "run_pipelined",
+            "tcp",
+            "uvloop",
+            "the raw TCP client with a window of N messages in flight (floor of the pipelined table)",
+        ),
+        ClientSpec(
+            "fastws-pipe",
+            "fastws callback, pipelined",
+            f"{_PKG}.fastws_clients",
+            "run_pipelined",
+            "ws",
+            "fastws",
+            "fastws callback client, a window of N messages in flight on one connection (--window)",
+        ),
+        ClientSpec(
+            "fastws-conns",
+            "fastws callback, many connections",
+            f"{_PKG}.fastws_clients",
+            "run_connections",
+            "ws",
+            "fastws",
+            "fastws callback client, N connections with one message in flight each (--connections)",
+        ),
+        ClientSpec(
             "fastws-await",
             "fastws awaitable",
             f"{_PKG}.fastws_clients",
@@ -113,4 +140,7 @@ CLIENTS: dict[str, ClientSpec] = {
 
 DEFAULT_CLIENTS = ("fastws", "fastws-await", "picows", "websockets", "aiohttp")
 LOAD_CLIENT = {"ws": "fastws", "tcp": "raw-tcp"}  # who drives each kind of server in the server table
+PIPE_CLIENT = {"ws": "fastws-pipe", "tcp": "raw-tcp-pipe"}  # ... in the pipelined table
+CONNECTIONS_CLIENT = "fastws-conns"
+XCHECK_CLIENT = "picows"  # the second load client: drives every server once more, for a cross-check
 REFERENCE_CLIENT = "fastws"

@@ -18,7 +18,7 @@ import time
 from typing import Any, Optional, Sequence
 
 from .. import procstat
-from ..common import make_payload
+from ..common import make_message
 
 WARMUP, MEASURING, DONE = range(3)
 
@@ -32,7 +32,10 @@ class Recorder:
 
     def __init__(self, command: dict) -> None:
         self.size: int = command["size"]
-        self.payload = make_payload(self.size)
+        self.kind: str = command.get("kind", "binary")
+        self.text = self.kind == "text"
+        self.payload: Any = make_message(self.size, self.kind)  # bytes, or str for text
+        self.length = len(self.payload)  # what len() of an echo must be (characters for text)
         self.warmup_ns = int(command["warmup"] * 1e9)
         self.duration_ns = int(command["duration"] * 1e9)
         self.server_pid: Optional[int] = command.get("server_pid")
@@ -63,12 +66,15 @@ class Recorder:
 
     def check(self, message: Any) -> None:
         """Byte-for-byte comparison, done on the first and the last echo only."""
-        if bytes(message) != self.payload:
+        if isinstance(message, str) != self.text:
+            raise EchoMismatch(f"echo is a {type(message).__name__}, sent a {self.kind} message")
+        if (message if self.text else bytes(message)) != self.payload:
             raise EchoMismatch(f"echo of {self.size} bytes differs from what was sent")
         self.checked += 1
 
     def wrong_size(self, got: int) -> EchoMismatch:
-        return EchoMismatch(f"echo of {got} bytes, expected {self.size}")
+        unit = "characters" if self.text else "bytes"
+        return EchoMismatch(f"echo of {got} {unit}, expected {self.length}")
 
     def result(self) -> dict:
         if self.start is None or self.end is None:
@@ -80,9 +86,11 @@ class Recorder:
         samples.sort()
         out = {
             "ok": True,
+            "kind": self.kind,
             "messages": count,
             "warmup_messages": self.first,
-            "round_trips_per_s": count / elapsed if elapsed > 0 else 0.0,
+            "round_trips_per_s": count / elapsed if elapsed > 0 else 0.0,  # messages/s when pipelined
+            "mb_per_s": count * self.size / elapsed / 1e6 if elapsed > 0 else 0.0,  # payload, each way
             "server_cpu_us_per_msg": window["server_cpu_s"] * 1e6 / count if count else None,
             "server_cpu_stat_us_per_msg": window["server_cpu_stat_s"] * 1e6 / count if count else None,
             "client_cpu_us_per_msg": window["client_cpu_s"] * 1e6 / count if count else None,

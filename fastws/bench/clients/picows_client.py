@@ -1,7 +1,9 @@
 """picows load client: a WSListener that sends the payload again from ``on_ws_frame``.
 
 Like the picows echo server it takes the payload with ``get_payload_as_bytes()``,
-so every client hands the application a ``bytes`` object.  Runs on uvloop's
+so every client hands the application a ``bytes`` object.  Text messages are
+sent as TEXT frames of the UTF-8 bytes and read back as bytes: picows leaves
+decoding (and UTF-8 validation) to the application, so it does none here.  Runs on uvloop's
 transport (``use_aiofastnet=False``), like every other client.
 """
 
@@ -17,7 +19,9 @@ from ._base import Recorder, ws_url
 async def run(command: dict) -> dict:
     from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
-    binary = WSMsgType.BINARY
+    recorder = Recorder(command)
+    msg_type = WSMsgType.TEXT if recorder.text else WSMsgType.BINARY
+    payload = recorder.payload.encode() if recorder.text else recorder.payload
 
     class LoadListener(WSListener):
         def __init__(self, recorder: Recorder, done: asyncio.Future) -> None:
@@ -25,7 +29,7 @@ async def run(command: dict) -> dict:
             self.rec = recorder
             self.done = done
             self.size = recorder.size
-            self.payload = recorder.payload
+            self.payload = payload
             self.append = recorder.latencies.append
             self.sent = 0
             self.unchecked = True
@@ -37,11 +41,11 @@ async def run(command: dict) -> dict:
         def go(self) -> None:
             self.rec.begin()
             self.sent = time.perf_counter_ns()
-            self.transport.send(binary, self.payload)  # type: ignore[union-attr]
+            self.transport.send(msg_type, self.payload)  # type: ignore[union-attr]
 
         def on_ws_frame(self, transport, frame) -> None:  # type: ignore[no-untyped-def]
             now = time.perf_counter_ns()
-            if frame.msg_type != binary:
+            if frame.msg_type != msg_type:
                 if frame.msg_type == WSMsgType.CLOSE and not self.done.done():
                     self.done.set_exception(ConnectionError("server closed the connection"))
                 return
@@ -51,10 +55,10 @@ async def run(command: dict) -> dict:
                 if len(message) != self.size:
                     raise self.rec.wrong_size(len(message))
                 if self.unchecked:
-                    self.rec.check(message)
+                    self.rec.check(message.decode() if self.rec.text else message)
                     self.unchecked = False
                 if now >= self.rec.deadline and not self.rec.advance(now):
-                    self.rec.check(message)
+                    self.rec.check(message.decode() if self.rec.text else message)
                     self.done.set_result(None)
                     return
             except Exception as exc:
@@ -62,14 +66,13 @@ async def run(command: dict) -> dict:
                     self.done.set_exception(exc)
                 return
             self.sent = time.perf_counter_ns()
-            transport.send(binary, self.payload)
+            transport.send(msg_type, self.payload)
 
         def on_ws_disconnected(self, transport) -> None:  # type: ignore[no-untyped-def]
             if not self.done.done():
                 self.done.set_exception(ConnectionError("disconnected"))
 
     loop = asyncio.get_running_loop()
-    recorder = Recorder(command)
     done = loop.create_future()
     transport, listener = await ws_connect(
         lambda: LoadListener(recorder, done),

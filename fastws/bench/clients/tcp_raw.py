@@ -1,30 +1,35 @@
 """Raw TCP load client for the floor: asyncio.Protocol on uvloop, counts bytes.
 
-A round trip is complete when as many bytes came back as were sent.  The first
-echo is compared byte for byte, every other one by its length.
+A message is complete when another ``size`` bytes came back.  ``run`` keeps
+one message in flight (round trip), ``run_pipelined`` ``command["window"]``
+(the floor of the pipelined table).  The first echo is compared byte for byte,
+every other one by its length.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 
 from ._base import Recorder
 
 NAME = "raw-tcp"
 DISTRIBUTION = "uvloop"
+DEFAULT_WINDOW = 16
 
 
 class _Load(asyncio.Protocol):
-    def __init__(self, recorder: Recorder, done: asyncio.Future) -> None:
+    def __init__(self, recorder: Recorder, done: asyncio.Future, window: int) -> None:
         self.rec = recorder
         self.done = done
+        self.window = window
         self.size = recorder.size
         self.payload = recorder.payload
         self.append = recorder.latencies.append
-        self.got = 0
+        self.got = 0  # bytes of the message being received
         self.keep: bytearray | None = bytearray()  # the first echo, compared in full
-        self.sent = 0
+        self.sent_at: collections.deque[int] = collections.deque()
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -32,10 +37,13 @@ class _Load(asyncio.Protocol):
 
     def go(self) -> None:
         self.rec.begin()
-        self.sent = time.perf_counter_ns()
-        self.transport.write(self.payload)  # type: ignore[union-attr]
+        for _ in range(self.window):
+            self.sent_at.append(time.perf_counter_ns())
+            self.transport.write(self.payload)  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return  # in flight when the window closed
         got = self.got + len(data)
         if self.keep is not None:
             self.keep += data
@@ -43,15 +51,14 @@ class _Load(asyncio.Protocol):
             self.got = got
             return
         now = time.perf_counter_ns()
-        self.append(now - self.sent)
         rec = self.rec
+        complete, self.got = divmod(got, self.size)
         try:
-            if got != self.size:
-                raise rec.wrong_size(got)
             if self.keep is not None:
-                rec.check(self.keep)
+                rec.check(self.keep[: self.size])
                 self.keep = None
-            self.got = 0
+            for _ in range(complete):
+                self.append(now - self.sent_at.popleft())
             if now >= rec.deadline and not rec.advance(now):
                 self.done.set_result(None)
                 return
@@ -59,24 +66,35 @@ class _Load(asyncio.Protocol):
             if not self.done.done():
                 self.done.set_exception(exc)
             return
-        self.sent = time.perf_counter_ns()
-        self.transport.write(self.payload)  # type: ignore[union-attr]
+        for _ in range(complete):
+            self.sent_at.append(time.perf_counter_ns())
+            self.transport.write(self.payload)  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
             self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
 
 
-async def run(command: dict) -> dict:
+async def _run(command: dict, window: int) -> dict:
     loop = asyncio.get_running_loop()
-    recorder = Recorder(command)
+    recorder = Recorder({**command, "kind": "binary"})  # bytes are bytes: no text floor
     done = loop.create_future()
     transport, proto = await loop.create_connection(
-        lambda: _Load(recorder, done), command["host"], command["port"]
+        lambda: _Load(recorder, done, window), command["host"], command["port"]
     )
     try:
         proto.go()
         await done
     finally:
         transport.close()
-    return recorder.result()
+    result = recorder.result()
+    result["window"] = window
+    return result
+
+
+async def run(command: dict) -> dict:
+    return await _run(command, 1)
+
+
+async def run_pipelined(command: dict) -> dict:
+    return await _run(command, int(command.get("window") or DEFAULT_WINDOW))

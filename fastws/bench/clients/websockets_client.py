@@ -12,7 +12,7 @@ async def run(command: dict) -> dict:
     from websockets.asyncio.client import connect
 
     recorder = Recorder(command)
-    payload, size = recorder.payload, recorder.size
+    payload, size = recorder.payload, recorder.length  # str for text: sent as a text message
     append = recorder.latencies.append
     perf = time.perf_counter_ns
     async with connect(

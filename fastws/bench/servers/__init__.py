@@ -1,4 +1,5 @@
-"""The echo servers: how to start each one (the scripts themselves are the modules beside this)."""
+"""The echo servers: how to start each one (the scripts are the modules beside this, and
+node_ws_echo.js for Node's ws; node.py installs ws + bufferutil on first use)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class ServerSpec:
     description: str
     env: Mapping[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
+    runtime: str = "python"  # "python": ``python -m module``; "node": ``node <module>`` (a script here)
+    optional: bool = False  # a peer whose runtime may be missing: skipped with a note, not a failure
 
 
 _PKG = __name__
@@ -81,6 +84,26 @@ SERVERS: dict[str, ServerSpec] = {
             "ws",
             "aiohttp",
             "aiohttp web.WebSocketResponse, compress=False",
+        ),
+        ServerSpec(
+            "node-ws",
+            "Node ws + bufferutil",
+            "node_ws_echo.js",
+            "ws",
+            "ws",
+            "Node.js ws 8 with bufferutil (installed on first use with npm; skipped without node)",
+            runtime="node",
+            optional=True,
+        ),
+        # Test only: a server that cannot start, to see a failure reported without stopping the run.
+        ServerSpec(
+            "test-broken",
+            "broken (test)",
+            f"{_PKG}.fastws_echo",
+            "ws",
+            "fastws",
+            "test only: exits at start-up (checks that a failed server is reported and the run goes on)",
+            args=("--no-such-option",),
         ),
         # permessage-deflate mode (``--compression``): the same scripts with ``--deflate``.
         ServerSpec(
@@ -155,7 +178,7 @@ SERVERS: dict[str, ServerSpec] = {
     )
 }
 
-DEFAULT_SERVERS = ("raw-tcp", "fastws", "fastws-pure", "picows", "websockets", "aiohttp")
+DEFAULT_SERVERS = ("raw-tcp", "fastws", "fastws-pure", "picows", "websockets", "aiohttp", "node-ws")
 REFERENCE_SERVER = "fastws"  # ratios are to this one
 DEFLATE_SERVERS = (
     "fastws-deflate",

@@ -19,6 +19,7 @@ class ProtocolCore:
     _drain_waiter: Optional[Awaitable[None]]
     _fragmented_send: bool
     _deflate: Any
+    _corked: Optional[list[bytes]]
     def data_received(self, data: bytes) -> None: ...
     def send(self, message: Union[str, bytes, bytearray, memoryview], compress: bool = True) -> Awaitable[None]:
         """Send a text (str) or binary (bytes-like) message; await the result for flow control."""

@@ -45,6 +45,9 @@ class ProtocolCore:
     _drain_waiter: Any
     _fragmented_send: bool
     _deflate: Any  # a deflate.DeflateSession when permessage-deflate was negotiated
+    # Frames sent while one read is dispatched, written together at its end (one
+    # syscall, not one per echo); None when not corked. Only reads of several frames cork.
+    _corked: Any = None
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
@@ -59,6 +62,18 @@ class ProtocolCore:
         else:
             error = None
         listener = self.listener
+        n = len(frames)
+        if n > 1:
+            self._corked = []
+        try:
+            if self._dispatch(frames, n, listener) and error is not None:
+                self._protocol_error(error)  # type: ignore[attr-defined]
+        finally:
+            if self._corked is not None:
+                self._flush_corked()
+
+    def _dispatch(self, frames: list[Any], n: int, listener: Any) -> bool:
+        """Deliver ``frames``; False if an inflate error failed the connection."""
         for frame in frames:
             opcode = frame.opcode
             payload = frame.payload
@@ -68,7 +83,7 @@ class ProtocolCore:
                 if frame.rsv1:
                     payload = self._inflate(opcode, payload)  # type: ignore[attr-defined]
                     if payload is None:
-                        return  # the connection was failed
+                        return False  # the connection was failed
                 if listener is not None:
                     try:
                         listener.on_message(self, payload)
@@ -78,8 +93,14 @@ class ProtocolCore:
                     self._queue_message(payload)  # type: ignore[attr-defined]
             else:
                 self._control_received(opcode, payload)  # type: ignore[attr-defined]
-        if error is not None:
-            self._protocol_error(error)  # type: ignore[attr-defined]
+        return True
+
+    def _flush_corked(self) -> None:
+        """Write the corked frames now (before any other write, so order is kept) and uncork."""
+        frames = self._corked
+        self._corked = None
+        if frames:
+            self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def send(self, message: Any, compress: bool = True) -> Any:
         """Send a text (str) or binary (bytes-like) message.
@@ -94,7 +115,13 @@ class ProtocolCore:
         if self._deflate is not None and compress:
             return self._send_deflated(opcode, message)  # type: ignore[attr-defined]
         if len(message) < WRITELINES_THRESHOLD:
-            self.transport.write(self._builder.build(opcode, message))
+            frame = self._builder.build(opcode, message)
+            if self._corked is None:
+                self.transport.write(frame)
+            else:
+                self._corked.append(frame)
         else:
+            if self._corked is not None:
+                self._flush_corked()
             self.transport.writelines(self._builder.build_parts(opcode, message))
         return self._drain_waiter or READY

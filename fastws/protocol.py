@@ -387,6 +387,8 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         raise RuntimeError("a fragmented message is being sent; finish it first")
 
     def _write_frame(self, opcode: int, payload: Any, fin: bool = True, rsv1: bool = False) -> None:
+        if self._corked is not None:
+            self._flush_corked()  # what send() corked goes first: a close frame must come last
         transport = self.transport
         if len(payload) < _WRITELINES_THRESHOLD:
             transport.write(self._builder.build(opcode, payload, fin, rsv1))  # type: ignore[union-attr]

@@ -47,15 +47,16 @@ cdef class ProtocolCore:
     cdef public object _drain_waiter
     cdef public bint _fragmented_send
     cdef public object _deflate  # a deflate.DeflateSession when permessage-deflate was negotiated
+    # Frames sent while one read is dispatched, written together at its end (one
+    # syscall, not one per echo); None when not corked. Only reads of several frames cork.
+    cdef public object _corked
 
     def data_received(self, data):
         cdef object parser = self._parser
         cdef list frames
         cdef object error = None
-        cdef object frame, listener, payload
-        cdef Py_ssize_t i, n
-        cdef int opcode
-        cdef bint rsv1
+        cdef object listener
+        cdef Py_ssize_t n
         if parser is None:
             self._handshake_data(data)
             return
@@ -69,6 +70,21 @@ cdef class ProtocolCore:
             error = exc
         listener = self.listener
         n = PyList_GET_SIZE(frames)
+        if n > 1:
+            self._corked = []
+        try:
+            if self._dispatch(frames, n, listener) and error is not None:
+                self._protocol_error(error)
+        finally:
+            if self._corked is not None:
+                self._flush_corked()
+
+    cdef int _dispatch(self, list frames, Py_ssize_t n, object listener) except -1:
+        """Deliver ``frames``; 0 if an inflate error failed the connection, else 1."""
+        cdef object frame, payload
+        cdef Py_ssize_t i
+        cdef int opcode
+        cdef bint rsv1
         for i in range(n):
             frame = <object>PyList_GET_ITEM(frames, i)
             if type(frame) is Frame:
@@ -85,7 +101,7 @@ cdef class ProtocolCore:
                 if rsv1:
                     payload = self._inflate(opcode, payload)
                     if payload is None:
-                        return  # the connection was failed
+                        return 0  # the connection was failed
                 if listener is not None:
                     try:
                         listener.on_message(self, payload)
@@ -95,8 +111,14 @@ cdef class ProtocolCore:
                     self._queue_message(payload)
             else:
                 self._control_received(opcode, payload)
-        if error is not None:
-            self._protocol_error(error)
+        return 1
+
+    def _flush_corked(self):
+        """Write the corked frames now (before any other write, so order is kept) and uncork."""
+        cdef list frames = self._corked
+        self._corked = None
+        if frames:
+            self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def send(self, message, bint compress=True):
         """Send a text (str) or binary (bytes-like) message.
@@ -107,6 +129,7 @@ cdef class ProtocolCore:
         """
         cdef int opcode
         cdef object builder = self._builder
+        cdef object frame
         if self.state != _OPEN or self._fragmented_send:
             self._refuse_send()
         opcode = _OP_TEXT if PyUnicode_Check(message) else _OP_BINARY
@@ -114,9 +137,15 @@ cdef class ProtocolCore:
             return self._send_deflated(opcode, message)
         if len(message) < _WRITELINES_THRESHOLD:
             if type(builder) is FrameBuilder:  # the compiled codec: a C call
-                self.transport.write((<FrameBuilder>builder)._build(opcode, message, True, False))
+                frame = (<FrameBuilder>builder)._build(opcode, message, True, False)
             else:
-                self.transport.write(builder.build(opcode, message))
+                frame = builder.build(opcode, message)
+            if self._corked is None:
+                self.transport.write(frame)
+            else:
+                self._corked.append(frame)
         else:
+            if self._corked is not None:
+                self._flush_corked()
             self.transport.writelines(self._builder.build_parts(opcode, message))
         return self._drain_waiter or READY

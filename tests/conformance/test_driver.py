@@ -10,8 +10,9 @@ import pytest
 
 from fastws.testing.conformance import wire
 from fastws.testing.conformance.cases import Case, all_cases
+from fastws.testing.conformance.cases.compression import NAMES
 from fastws.testing.conformance.driver import run_case
-from fastws.testing.conformance.targets import ServerTarget
+from fastws.testing.conformance.targets import ClientTarget, ServerTarget
 from fastws.testing.conformance.verdict import FAILED, NON_STRICT, OK, UNSUPPORTED
 
 CASES = {c.id: c for c in all_cases("server")}
@@ -81,10 +82,31 @@ async def corrupt_echo(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
     return await close_with(1000)(f, w)
 
 
-async def run_against(policy: Policy, case: Case) -> tuple[str, str]:
+def deflate_echo(bits: int = 15, reset: bool = False, compress: bool = True) -> Policy:
+    """Echo whole messages of a permessage-deflate connection (client side: 15 bits, context
+    takeover), compressed with ``bits`` and ``reset`` whatever was agreed, or not at all."""
+    inflater, deflater = wire.Inflater(15, False), wire.Deflater(bits, reset)
+
+    async def policy(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
+        if f.opcode in (wire.OP_TEXT, wire.OP_BINARY):
+            data = inflater.decompress(f.payload) if f.rsv & wire.RSV1 else f.payload
+            if compress:
+                w.write(wire.encode(f.opcode, deflater.compress(data), rsv=wire.RSV1))
+            else:
+                w.write(wire.encode(f.opcode, data))
+            return True
+        return await close_with(1000)(f, w)
+
+    return policy
+
+
+async def run_against(policy: Policy, case: Case, extensions: Optional[str] = None) -> tuple[str, str]:
+    """Run ``case`` against a tiny server applying ``policy``, answering ``extensions`` to any offer."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _, headers = await wire.read_head(reader)
-        writer.write(wire.server_response(headers["sec-websocket-key"].encode(), None))
+        answer = extensions if "sec-websocket-extensions" in headers else None
+        writer.write(wire.server_response(headers["sec-websocket-key"].encode(), answer))
         try:
             while await policy(await wire.read_frame(reader), writer):
                 pass
@@ -100,8 +122,8 @@ async def run_against(policy: Policy, case: Case) -> tuple[str, str]:
     return result.verdict, result.reason
 
 
-def verdict(policy: Policy, case_id: str) -> tuple[str, str]:
-    return asyncio.run(asyncio.wait_for(run_against(policy, case_id), 30))  # type: ignore[arg-type]
+def verdict(policy: Policy, case_id: str, extensions: Optional[str] = None) -> tuple[str, str]:
+    return asyncio.run(asyncio.wait_for(run_against(policy, case_id, extensions), 30))  # type: ignore[arg-type]
 
 
 pytestmark = pytest.mark.timeout(60)
@@ -176,3 +198,97 @@ def test_a_silent_server_fails_within_the_bound() -> None:
 
 def test_declined_compression_is_unsupported() -> None:
     assert verdict(close_with(1000), "compression.params.none")[0] == UNSUPPORTED
+
+
+def test_compressing_echo_is_ok() -> None:
+    assert verdict(deflate_echo(), "compression.offer.none.messages", "permessage-deflate") == (OK, "")
+
+
+def test_uncompressed_echo_is_non_strict() -> None:
+    v, reason = verdict(deflate_echo(compress=False), "compression.offer.none.messages", "permessage-deflate")
+    assert v == NON_STRICT and "came back uncompressed (RSV1 clear)" in reason
+
+
+def test_echo_without_context_takeover_is_non_strict() -> None:
+    v, reason = verdict(deflate_echo(reset=True), "compression.offer.none.messages", "permessage-deflate")
+    assert v == NON_STRICT and "no context takeover: the same" in reason
+
+
+def test_window_beyond_the_agreed_one_fails() -> None:
+    v, reason = verdict(deflate_echo(bits=10), "compression.offer.smwb=9+cmwb.large",
+                        "permessage-deflate; server_max_window_bits=9")
+    assert v == FAILED and "invalid distance too far back" in reason
+
+
+def test_context_despite_no_context_takeover_fails() -> None:
+    v, reason = verdict(deflate_echo(), "compression.offer.snct.messages",
+                        "permessage-deflate; server_no_context_takeover")
+    assert v == FAILED and "undecodable compressed message" in reason
+
+
+def test_accepting_an_offer_to_decline_fails() -> None:
+    v, reason = verdict(close_with(1000), "compression.negotiate.decline.unknown_param", "permessage-deflate")
+    assert v == FAILED and "must decline" in reason
+
+
+def test_accepting_a_less_preferred_offer_is_non_strict() -> None:
+    v, reason = verdict(deflate_echo(), "compression.negotiate.accept.multiple.first_valid", "permessage-deflate")
+    assert v == NON_STRICT and "less preferred offer" in reason
+
+
+CLIENT_CASES = {c.id: c for c in all_cases("client")}
+
+
+def client_verdict(accept: bool, case_id: str) -> tuple[str, str]:
+    """A tiny client offering permessage-deflate; ``accept``: it takes any 101 and echoes
+    frames uncompressed, else it drops the connection after the 101."""
+
+    async def run() -> tuple[str, str]:
+        target = ClientTarget()
+        await target.start()
+        host, port = target.url[5:-1].split(":")
+
+        async def client() -> None:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            key = wire.new_key()
+            writer.write(wire.client_request(host, int(port), "/", key, "permessage-deflate; client_max_window_bits"))
+            await wire.read_head(reader)
+            try:
+                while accept:
+                    f = await wire.read_frame(reader)
+                    writer.write(wire.encode(f.opcode, f.payload, key=b"abcd"))
+            except asyncio.IncompleteReadError:
+                pass
+            writer.close()
+
+        task = asyncio.ensure_future(client())
+        try:
+            result = await run_case(target, CLIENT_CASES[case_id])
+        finally:
+            target.close()
+            task.cancel()
+        return result.verdict, result.reason
+
+    return asyncio.run(asyncio.wait_for(run(), 30))
+
+
+def test_client_failing_a_bad_answer_is_ok() -> None:
+    assert client_verdict(False, "compression.negotiate.reject.unknown_param") == (OK, "")
+
+
+def test_client_accepting_a_bad_answer_fails() -> None:
+    v, reason = client_verdict(True, "compression.negotiate.reject.unknown_param")
+    assert v == FAILED and "accepted the handshake" in reason
+
+
+def test_windows_meet_every_flag() -> None:
+    """Every window value of the combination cases appears with each other parameter present and absent."""
+    from fastws.testing.conformance.cases.compression import WINDOWS, answer_combos, offer_combos
+
+    for combos, n in ((offer_combos(), 24), (answer_combos(), 16)):
+        assert len(combos) == n and len({tuple(sorted(c.items())) for c in combos}) == n
+        for window in ("server_max_window_bits", "client_max_window_bits"):
+            for other in set(NAMES) - {window}:
+                for present in (True, False):
+                    seen = {c[window] for c in combos if c.get(window) and (other in c) == present}
+                    assert seen == set(WINDOWS), (window, other, present, seen)

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from . import wire
 from .cases import Case
-from .verdict import CLOSE_BOUND, Event, Observation, Result, evaluate
+from .verdict import CLOSE_BOUND, FAIL_BOUND_REJECT, Event, Observation, Result, evaluate
 
 #: a failing peer must have sent its close frame (or dropped TCP) within this many seconds
 FAIL_BOUND = 3.0
@@ -176,6 +176,7 @@ class Peer:
             self._violation(f"fragmented or oversized control frame (opcode {f.opcode:#x})")
 
     def _message(self, opcode: int, payload: bytes, compressed: bool) -> None:
+        size = len(payload)
         if compressed:
             assert self._inflater is not None
             try:
@@ -188,7 +189,7 @@ class Peer:
                 payload.decode("utf-8")
             except UnicodeDecodeError:
                 self._violation("text message that is not UTF-8")
-        self._event("message", opcode=opcode, payload=payload)
+        self._event("message", opcode=opcode, payload=payload, compressed=compressed, size=size)
 
     async def _control(self, f: wire.Frame) -> None:
         if f.opcode == wire.OP_PING:
@@ -218,7 +219,7 @@ def _bits(params: wire.DeflateParams, side: str) -> int:
 
 
 class NegotiationError(Exception):
-    """The peer's permessage-deflate answer breaks RFC 7692."""
+    """The peer's permessage-deflate offer or answer breaks RFC 7692 (or the case's expectation)."""
 
 
 class Declined(Exception):
@@ -231,13 +232,13 @@ async def run_case(target: Target, case: Case) -> Result:
     obs: Observation
     peer: Optional[Peer] = None
     try:
-        peer = await asyncio.wait_for(target.open(case.deflate), 10.0)
+        peer = await asyncio.wait_for(target.open(case), 10.0)
         obs = peer.obs
         await _play(peer, case)
     except Declined as exc:
         obs = Observation(target.role, unsupported=f"permessage-deflate not negotiated ({exc})")
     except NegotiationError as exc:
-        obs = Observation(target.role, error=f"invalid permessage-deflate answer: {exc}")
+        obs = Observation(target.role, error=f"permessage-deflate negotiation: {exc}")
     except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
         obs = peer.obs if peer is not None else Observation(target.role)
         obs.error = f"driver: {type(exc).__name__}: {exc}"
@@ -255,9 +256,13 @@ async def _play(peer: Peer, case: Case) -> None:
     except asyncio.TimeoutError:
         peer.obs.error = f"script did not finish within {case.timeout}s (peer not reading?)"
         return
+    if exp.rejected:  # the client must drop the connection, whatever we send
+        await peer.until(lambda: peer.tcp_closed or bool(peer.obs.replies()), FAIL_BOUND_REJECT)
+        return
     if exp.fail is None or exp.tolerated is not None:
         want = len(exp.replies if exp.fail is None else exp.tolerated or ())
-        await peer.until(lambda: len(peer.obs.replies()) >= want or peer.close_received, case.timeout)
+        await peer.until(lambda: len(peer.obs.replies()) >= want or peer.close_received
+                         or peer.obs.first("violation") is not None, case.timeout)
         if exp.fail is not None:
             # Give a peer that will fail the chance to do so before we close.
             await peer.until(lambda: peer.close_received, 0.2)
@@ -273,5 +278,6 @@ class Target:
 
     role: str  # the role of the peer under test: "server" or "client"
 
-    async def open(self, deflate: Optional[wire.DeflateParams]) -> Peer:
+    async def open(self, case: Case) -> Peer:
+        """A connection negotiated as ``case`` says (``deflate``, ``extensions``, ``offer``)."""
         raise NotImplementedError

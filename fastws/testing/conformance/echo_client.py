@@ -1,16 +1,19 @@
 """The echo-client agent for client-mode conformance runs.
 
-``python -m fastws.testing.conformance.echo_client ws://HOST:PORT/``: connects
-with fastws's client (on uvloop, permessage-deflate offered as by default),
-echoes every message (text as text, binary as binary) until the connection
-closes, then connects again for the next case.  It exits when the connection is
-refused or the server answers the handshake with anything but 101 (the driver's
-way of saying stop).  ``FASTWS_PURE=1`` selects the pure-Python codec.
+``python -m fastws.testing.conformance.echo_client ws://HOST:PORT/``: for each
+line on stdin (a JSON object of :func:`fastws.client.connect` keywords, such as
+``{"compression_options": {"server_max_window_bits": 10}}``; ``{}`` for the
+defaults), connects with fastws's client (on uvloop), echoes every message (text
+as text, binary as binary) until the connection closes, then reads the next
+line.  A handshake the client rejects just moves on to the next line.  It exits
+at the end of stdin or when the connection is refused.  ``FASTWS_PURE=1``
+selects the pure-Python codec.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 
 from fastws import codec
@@ -24,14 +27,18 @@ MAX_SIZE = 64 * 1024 * 1024  # the suite sends 16 MiB messages
 
 async def serve(url: str) -> int:
     print(f"fastws echo client for {url} (codec: {codec.IMPLEMENTATION})", flush=True)
+    loop = asyncio.get_running_loop()
     while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return 0  # the driver is done
         try:
             ws = await connect(url, listener=EchoListener, max_size=MAX_SIZE, open_timeout=60,
-                               close_timeout=5)
-        except (OSError, InvalidHandshake):
-            return 0  # refused or declined: the driver is done
-        except asyncio.TimeoutError:
-            continue
+                               close_timeout=5, **json.loads(line))
+        except OSError:
+            return 0  # refused: the driver is done
+        except (InvalidHandshake, asyncio.TimeoutError):
+            continue  # rejected (maybe on purpose): wait for the next case
         await ws.wait_closed()
 
 

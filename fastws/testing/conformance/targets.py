@@ -5,9 +5,9 @@
   a subprocess (uvloop, C or pure codec) and gives its URL.
 * :class:`ClientTarget`: the peer under test is a client; the driver listens,
   and the echo-client agent (``python -m fastws.testing.conformance.echo_client``,
-  a subprocess so ``FASTWS_PURE`` selects its codec) connects once per case.  The
-  driver answers the opening handshake by hand, accepting permessage-deflate
-  with the case's parameters.
+  a subprocess so ``FASTWS_PURE`` selects its codec) connects once per case, with
+  the compression offer the case asks for (a JSON line on its stdin).  The
+  driver answers the opening handshake by hand, with the case's parameters.
 * :class:`Session`: a target on an event loop of its own thread, so that
   synchronous code (pytest) can run cases one by one on a long-lived target.
 """
@@ -15,14 +15,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import threading
-from typing import Any, Optional
+from typing import Any, Optional, Union
 from urllib.parse import urlsplit
 
 from . import wire
-from .cases import Case
+from .cases import OFF, Case
 from .driver import Declined, NegotiationError, Peer, Target, run_case
 from .verdict import Result
 
@@ -101,6 +102,16 @@ def check_answer(offer: wire.DeflateParams, answer: wire.DeflateParams) -> None:
             raise NegotiationError("client_max_window_bits larger than offered (§7.1.2.2)")
 
 
+def agreed(offer: wire.DeflateParams, answer: wire.DeflateParams) -> wire.DeflateParams:
+    """``answer`` plus what the client's ``offer`` promised about its own side without an
+    echo: no context takeover, a window limit (RFC 7692 §7.1.1.2, §7.1.2.2)."""
+    out = dict(answer)
+    for name in ("client_max_window_bits", "client_no_context_takeover"):
+        if name in offer and name not in out and (offer[name] or name.endswith("takeover")):
+            out[name] = offer[name]
+    return out
+
+
 class ServerTarget(Target):
     """A server under test at ``url`` (ws://host:port/path)."""
 
@@ -115,36 +126,85 @@ class ServerTarget(Target):
         self.port = parts.port or 80
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
-    async def open(self, deflate: Optional[wire.DeflateParams]) -> Peer:
+    async def open(self, case: Case) -> Peer:
+        deflate = case.deflate
+        offer = case.extensions if case.extensions is not None else (
+            wire.format_deflate(deflate) if deflate is not None else None)
         reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
+        lenient = []
         try:
             key = wire.new_key()
-            offer = wire.format_deflate(deflate) if deflate is not None else None
             writer.write(wire.client_request(self.host, self.port, self.path, key, offer))
             start, headers = await asyncio.wait_for(wire.read_head(reader), 5)
             if not start.startswith("HTTP/1.1 101"):
                 raise ValueError(f"handshake refused: {start}")
             if headers.get("sec-websocket-accept", "").encode() != wire.accept_for(key):
                 raise ValueError("wrong Sec-WebSocket-Accept")
-            answer = wire.parse_deflate(headers.get("sec-websocket-extensions", ""))
+            offers = wire.parse_extensions(offer or "")
+            elements = wire.parse_extensions(headers.get("sec-websocket-extensions", ""))
+            for name, _ in elements:
+                if name not in {n for n, _ in offers}:
+                    raise NegotiationError(f"{name} in the answer but not offered (RFC 6455 §9.1)")
+            answers = [params for name, params in elements if name == "permessage-deflate"]
+            if len(answers) > 1:
+                raise NegotiationError("permessage-deflate answered twice")
+            answer = answers[0] if answers else None
             if answer is not None and deflate is None:
-                raise NegotiationError("permessage-deflate in the answer but not offered")
+                raise NegotiationError(f"accepted {offer!r}, which it must decline (RFC 7692 §7)")
             if deflate is not None:
                 if answer is None:
                     raise Declined("the server answered without it")
-                check_answer(deflate, answer)
-                # What we offered about our own side binds us even when not echoed (§7.1.2.2).
-                for name in ("client_max_window_bits", "client_no_context_takeover"):
-                    if name in deflate and name not in answer and (deflate[name] or name.endswith("takeover")):
-                        answer[name] = deflate[name]
+                try:
+                    check_answer(deflate, answer)
+                except NegotiationError:
+                    # A valid answer to a later (less preferred) offer is allowed, not ideal (§5).
+                    later = [p for n, p in offers if n == "permessage-deflate"]
+                    later = later[later.index(deflate) + 1 :] if deflate in later else []
+                    deflate = next((p for p in later if _valid_answer(p, answer)), None)
+                    if deflate is None:
+                        raise
+                    lenient.append(f"accepted a less preferred offer ({wire.format_deflate(deflate)}); "
+                                   f"RFC 7692 §5 recommends the client's first choice")
+                answer = agreed(deflate, answer)
         except BaseException:
             writer.transport.abort()
             raise
-        return Peer(reader, writer, client=True, deflate=answer)
+        peer = Peer(reader, writer, client=True, deflate=answer)
+        peer.obs.lenient.extend(lenient)
+        return peer
+
+
+def _valid_answer(offer: wire.DeflateParams, answer: wire.DeflateParams) -> bool:
+    try:
+        check_answer(offer, answer)
+    except NegotiationError:
+        return False
+    return True
+
+
+def agent_options(offer: Union[wire.DeflateParams, str, None]) -> dict[str, Any]:
+    """The fastws ``connect()`` keywords that make its offer ``offer`` (see :attr:`Case.offer`)."""
+    if offer is None:
+        return {}
+    if offer == OFF:
+        return {"compression": None}
+    assert isinstance(offer, dict)
+    cmwb = offer.get("client_max_window_bits")
+    smwb = offer.get("server_max_window_bits")
+    return {"compression_options": {
+        "client_max_window_bits": (int(cmwb) if cmwb else True) if "client_max_window_bits" in offer else None,
+        "server_max_window_bits": int(smwb) if smwb else None,
+        "client_no_context_takeover": "client_no_context_takeover" in offer,
+        "server_no_context_takeover": "server_no_context_takeover" in offer,
+    }}
 
 
 class ClientTarget(Target):
-    """Clients under test connect to :attr:`url`; each connection serves one case."""
+    """Clients under test connect to :attr:`url`; each connection serves one case.
+
+    With an :attr:`agent` (the echo-client agent's stdin), each case first tells
+    it how to connect: one JSON line of ``connect()`` keywords (:func:`agent_options`).
+    """
 
     role = "client"
 
@@ -152,6 +212,7 @@ class ClientTarget(Target):
         self._pending: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
         self._server: Optional[asyncio.AbstractServer] = None
         self.url = ""
+        self.agent: Optional[asyncio.StreamWriter] = None
 
     async def start(self) -> None:
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -160,7 +221,12 @@ class ClientTarget(Target):
         self._server = await asyncio.start_server(connected, "127.0.0.1", 0, limit=1 << 20)
         self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/"
 
-    async def open(self, deflate: Optional[wire.DeflateParams]) -> Peer:
+    async def open(self, case: Case) -> Peer:
+        if self.agent is not None:
+            self.agent.write(json.dumps(agent_options(case.offer)).encode() + b"\n")
+            await self.agent.drain()
+        elif case.offer is not None:
+            raise Declined("the client under test cannot be told what to offer")
         while True:
             reader, writer = await self._pending.get()
             try:
@@ -170,18 +236,33 @@ class ClientTarget(Target):
                 writer.transport.abort()  # a connection the client gave up on: take the next
         key = headers.get("sec-websocket-key", "").encode()
         offer = wire.parse_deflate(headers.get("sec-websocket-extensions", ""))
-        answer = deflate
-        if deflate is not None and (offer is None or ("client_max_window_bits" in deflate
-                                                      and "client_max_window_bits" not in offer)):
-            answer = None  # cannot answer what the client did not offer
-        writer.write(wire.server_response(key, wire.format_deflate(answer) if answer is not None else None))
-        peer = Peer(reader, writer, client=False, deflate=answer)
-        if deflate is not None and answer is None:
-            peer.abort()
-            raise Declined(f"the client's offer ({offer}) does not allow {wire.format_deflate(deflate)}")
-        return peer
+        answer = case.deflate
+        try:
+            if case.offer is not None and offer != (None if case.offer == OFF else case.offer):
+                raise NegotiationError(f"the client offered {offer}, told to offer {case.offer}")
+            if case.extensions is not None:  # a raw answer, valid or not on purpose
+                header = case.extensions
+            elif answer is None:
+                header = None
+            else:
+                if offer is None:
+                    raise Declined("the client offered no permessage-deflate")
+                try:
+                    check_answer(offer, answer)
+                except NegotiationError as exc:
+                    raise Declined(f"the client's offer ({wire.format_deflate(offer)}) does not allow "
+                                   f"{wire.format_deflate(answer)}: {exc}") from None
+                header = wire.format_deflate(answer)
+        except BaseException:
+            writer.transport.abort()
+            raise
+        writer.write(wire.server_response(key, header))
+        return Peer(reader, writer, client=False,
+                    deflate=None if answer is None else agreed(offer or {}, answer))
 
     def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()  # EOF: the agent exits
         if self._server is not None:
             self._server.close()  # the agent's next connect is refused: it exits
         while not self._pending.empty():
@@ -189,14 +270,15 @@ class ClientTarget(Target):
 
 
 async def start_echo_client(target: ClientTarget, impl: str) -> asyncio.subprocess.Process:
-    """The fastws echo-client agent (uvloop, the ``impl`` codec) connecting to ``target``."""
+    """The fastws echo-client agent (uvloop, the ``impl`` codec) connecting to ``target``, driven by it."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "fastws.testing.conformance.echo_client", target.url,
-        env=_env(impl), stdout=asyncio.subprocess.PIPE)
+        env=_env(impl), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     line = await _first_line(proc, "echo client")
     if _CODEC_NAME[impl] not in line:
         proc.kill()
         raise RuntimeError(f"echo client does not run the {impl} codec: {line}")
+    target.agent = proc.stdin
     return proc
 
 

@@ -10,6 +10,7 @@ permessage-deflate and the peer declined it.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -28,9 +29,9 @@ CLOSE_BOUND = 2.0
 class Event:
     """Something the peer did, ``t`` seconds after the connection opened.
 
-    kind: "message" (opcode, payload: reassembled and inflated), "ping", "pong",
-    "close" (code, reason), "eof", "reset", "violation" (detail: an invalid frame
-    from the peer).
+    kind: "message" (opcode, payload: reassembled and inflated; compressed: RSV1
+    was set; size: the payload bytes on the wire), "ping", "pong", "close" (code,
+    reason), "eof", "reset", "violation" (detail: an invalid frame from the peer).
     """
 
     t: float
@@ -40,6 +41,8 @@ class Event:
     code: Optional[int] = None
     reason: bytes = b""
     detail: str = ""
+    compressed: bool = False
+    size: int = 0
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Observation:
     negotiated: Optional[wire.DeflateParams] = None
     error: str = ""  # the driver could not run the case (handshake failed, ...)
     unsupported: str = ""
+    lenient: list[str] = field(default_factory=list)  # allowed-but-not-ideal choices seen by the target
 
     def first(self, *kinds: str) -> Optional[Event]:
         return next((e for e in self.events if e.kind in kinds), None)
@@ -83,6 +87,39 @@ def _first_difference(got: list[Reply], want: tuple[Reply, ...]) -> str:
     return f"only {len(got)} of {len(want)} expected replies"
 
 
+#: a client must have closed TCP within this many seconds of an answer it must reject
+FAIL_BOUND_REJECT = 3.0
+#: an echoed message this long that deflate shrinks should come back compressed
+COMPRESS_MIN = 128
+
+
+def _compression(obs: Observation) -> list[tuple[str, str]]:
+    """NON-STRICT (both allowed by RFC 7692, neither ideal): a compressible message of
+    :data:`COMPRESS_MIN` bytes or more sent with RSV1 clear; the same message sent
+    twice, the second no smaller on the wire, though context takeover was agreed
+    for the peer's direction (§7.1.1) and the message fits in its window."""
+    out = []
+    messages = [e for e in obs.events if e.kind == "message"]
+    plain = [e for e in messages if not e.compressed and len(e.payload) >= COMPRESS_MIN
+             and len(zlib.compress(e.payload, 1)) < len(e.payload) * 0.9]
+    if plain:
+        reason = (f"{len(plain)} compressible message(s) came back uncompressed (RSV1 clear), "
+                  f"the first of {len(plain[0].payload)} bytes")
+        out.append((NON_STRICT, reason))
+    assert obs.negotiated is not None
+    if f"{obs.target_role}_no_context_takeover" not in obs.negotiated:
+        bits = int(obs.negotiated.get(f"{obs.target_role}_max_window_bits") or 15)
+        reach = max(250, (1 << bits) - 262)  # zlib's farthest match; 250 for 8 bits (9 with 8's reach)
+        for a, b in zip(messages, messages[1:]):
+            if a.compressed and b.compressed and (a.opcode, a.payload) == (b.opcode, b.payload) \
+                    and len(a.payload) <= reach and b.size >= a.size:
+                reason = (f"no context takeover: the same {len(a.payload)}-byte message took {a.size} "
+                          f"then {b.size} bytes on the wire")
+                out.append((NON_STRICT, reason))
+                break
+    return out
+
+
 def evaluate(case: Case, obs: Observation) -> tuple[str, str]:
     """(verdict, reason) for one case; reasons of every problem found, worst verdict wins."""
     if obs.unsupported:
@@ -97,11 +134,23 @@ def evaluate(case: Case, obs: Observation) -> tuple[str, str]:
     for e in obs.events:
         if e.kind == "violation":
             add(FAILED, f"peer sent an invalid frame: {e.detail}")
+    for note in obs.lenient:
+        add(NON_STRICT, note)
     exp = case.expect
     got = obs.replies()
     close = obs.first("close")
     tcp = obs.first("eof", "reset")
-    if exp.fail is None or (exp.tolerated is not None and got == list(exp.tolerated) and close is not None
+    if obs.negotiated is not None:
+        for verdict, reason in _compression(obs):
+            add(verdict, reason)
+    if exp.rejected:
+        if got:
+            add(FAILED, f"accepted the handshake: {_show(got[0])} came back (it MUST fail, RFC 6455 §4.1)")
+        elif close is not None:
+            add(NON_STRICT, f"opened the connection and closed it ({close.code}) instead of failing the handshake")
+        if tcp is None:
+            add(FAILED, f"did not fail the handshake: TCP still open after {FAIL_BOUND_REJECT}s")
+    elif exp.fail is None or (exp.tolerated is not None and got == list(exp.tolerated) and close is not None
                             and close.code in (1000, None)):
         if exp.fail is not None:
             add(NON_STRICT, f"accepted the frame instead of failing with {exp.fail} (the RFC allows leniency)")

@@ -163,18 +163,24 @@ def format_deflate(params: DeflateParams) -> str:
     return "; ".join(["permessage-deflate"] + [k if v is None else f"{k}={v}" for k, v in params.items()])
 
 
-def parse_deflate(header: str) -> Optional[DeflateParams]:
-    """The parameters of a single permessage-deflate element; None if the header holds none."""
+def parse_extensions(header: str) -> list[tuple[str, DeflateParams]]:
+    """Every element of a Sec-WebSocket-Extensions value: (lower-case name, parameters), in order."""
+    out = []
     for element in header.split(","):
         name, *params = [p.strip() for p in element.split(";")]
-        if name.lower() != "permessage-deflate":
+        if not name:
             continue
-        out: DeflateParams = {}
+        values: DeflateParams = {}
         for p in params:
             k, eq, v = p.partition("=")
-            out[k.strip().lower()] = v.strip().strip('"') if eq else None
-        return out
-    return None
+            values[k.strip().lower()] = v.strip().strip('"') if eq else None
+        out.append((name.lower(), values))
+    return out
+
+
+def parse_deflate(header: str) -> Optional[DeflateParams]:
+    """The parameters of the first permessage-deflate element; None if the header holds none."""
+    return next((params for name, params in parse_extensions(header) if name == "permessage-deflate"), None)
 
 
 TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1: removed by the sender, appended by the receiver
@@ -200,18 +206,37 @@ class Deflater:
 
 
 class Inflater:
-    """Decompresses messages for one direction; a window larger than agreed makes it fail."""
+    """Decompresses messages for one direction; a window larger than agreed makes it fail.
+
+    zlib checks a distance against its window only when it reaches back past the
+    output of the current call, so below 15 bits the output is produced in steps
+    of a quarter window: a distance beyond the agreed window (within a message
+    too) then fails "invalid distance too far back".
+    """
 
     def __init__(self, bits: int, reset: bool) -> None:
         self._bits = bits
         self._reset = reset
+        self._step = max(64, 1 << (bits - 2))
         self._z = zlib.decompressobj(-bits)
 
     def decompress(self, data: bytes) -> bytes:
         """Raises zlib.error on corrupt data or a distance beyond the agreed window."""
         if self._reset:
             self._z = zlib.decompressobj(-self._bits)
-        out = self._z.decompress(data + TAIL)
-        if self._z.eof:  # a final block ends the stream; the next message starts a new one
+        z, data = self._z, data + TAIL
+        if self._bits == 15:  # deflate's largest window: nothing can reach beyond it
+            out = z.decompress(data)
+        else:
+            parts = []
+            for i in range(0, len(data), 1024):  # small inputs: unconsumed_tail is a copy
+                buf = data[i : i + 1024]
+                while buf:
+                    parts.append(z.decompress(buf, self._step))
+                    buf = z.unconsumed_tail
+            while part := z.decompress(b"", self._step):
+                parts.append(part)
+            out = b"".join(parts)
+        if z.eof:  # a final block ends the stream; the next message starts a new one
             self._z = zlib.decompressobj(-self._bits)
         return out

@@ -9,7 +9,7 @@ or ``"client"`` (the driver is a server, the client under test echoes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Awaitable, Callable, Optional, Union
 
 from .. import wire
 
@@ -33,6 +33,8 @@ class Expect:
     (the valid messages sent before the violation); ``before``: the close frame
     must arrive before that mark (fail-fast); ``tolerated``: if the peer accepts
     instead and echoes these, that is NON-STRICT (the RFC leaves it to the receiver).
+    ``rejected``: the peer (a client) must fail the opening handshake: close TCP
+    without sending a frame (RFC 6455 §4.1).
     """
 
     replies: tuple[Reply, ...] = ()
@@ -40,6 +42,7 @@ class Expect:
     fail: Optional[int] = None
     before: Optional[str] = None
     tolerated: Optional[tuple[Reply, ...]] = None
+    rejected: bool = False
 
 
 def echo(*replies: Reply, close: Optional[int] = 1000) -> Expect:
@@ -51,6 +54,14 @@ def fail(code: int, *replies: Reply, before: Optional[str] = None,
     return Expect(replies=tuple(replies), fail=code, before=before, tolerated=tolerated)
 
 
+def reject() -> Expect:
+    return Expect(rejected=True)
+
+
+#: ``Case.offer``: the client under test offers no extension at all
+OFF = "off"
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -58,9 +69,16 @@ class Case:
     script: Script
     expect: Expect
     #: permessage-deflate parameters the driver offers (target server) or answers
-    #: with (target client); None: no extension.
+    #: with (target client); None: no extension.  With ``extensions`` set: the
+    #: offer the server must accept (None: it must decline them all), or the
+    #: parameters the driver's raw answer amounts to (None: the client must reject it).
     deflate: Optional[wire.DeflateParams] = field(default=None, hash=False)
     timeout: float = 10.0  # the script and the replies; closing has its own bound
+    #: the raw Sec-WebSocket-Extensions value the driver sends instead of formatting ``deflate``
+    extensions: Optional[str] = None
+    #: target client: the permessage-deflate offer the client is told to make
+    #: (:data:`OFF`: none); None: its default offer
+    offer: Union[wire.DeflateParams, str, None] = field(default=None, hash=False)
 
     @property
     def group(self) -> str:

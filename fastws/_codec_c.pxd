@@ -21,7 +21,7 @@ cdef class Frame:
 
 
 cdef class FrameParser:
-    cdef bint _client, _allow_rsv1, _assemble
+    cdef bint _client, _allow_rsv1, _assemble, _decode_text
     cdef public Py_ssize_t max_frame_size, max_message_size
     cdef unsigned char _header[14]  # a header split across feeds
     cdef Py_ssize_t _header_len

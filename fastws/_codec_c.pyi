@@ -59,6 +59,8 @@ class FrameParser:
     fragment, payload str for text / bytes for binary); control frames are returned
     as they arrive, even between fragments.  With ``assemble=False`` every frame is
     returned as received (payload bytes), still fully validated.
+    ``decode_text=False`` keeps assembled text messages as ``bytes``: validated
+    UTF-8, not decoded (for applications that parse bytes, e.g. a JSON parser).
 
     Size limits below 125 bytes (the largest control frame) raise ValueError.
 
@@ -78,6 +80,7 @@ class FrameParser:
         max_message_size: int = ...,
         allow_rsv1: bool = False,
         assemble: bool = True,
+        decode_text: bool = True,
     ) -> None: ...
     def feed(self, data: Buffer) -> list[Frame]: ...
 

@@ -222,7 +222,7 @@ class FrameParser:
     """Sans-IO frame parser (see the stub for the contract)."""
 
     __slots__ = (
-        "_client", "max_frame_size", "max_message_size", "_allow_rsv1", "_assemble",
+        "_client", "max_frame_size", "max_message_size", "_allow_rsv1", "_assemble", "_decode_text",
         "_header", "_in_payload", "_opcode", "_fin", "_rsv1", "_rsv2", "_rsv3", "_length", "_key",
         "_payload", "_received", "_msg_opcode", "_msg_rsv1", "_msg_size", "_parts", "_utf8",
         "_streamed", "_error", "_closed",
@@ -236,6 +236,7 @@ class FrameParser:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         allow_rsv1: bool = False,
         assemble: bool = True,
+        decode_text: bool = True,
     ) -> None:
         if max_frame_size < 125 or max_message_size < 125:
             raise ValueError("size limits must be at least 125 bytes (the largest control frame)")
@@ -244,6 +245,7 @@ class FrameParser:
         self.max_message_size = max_message_size
         self._allow_rsv1 = bool(allow_rsv1)
         self._assemble = bool(assemble)
+        self._decode_text = bool(decode_text)
         self._header = bytearray()  # a header split across feeds (< 14 bytes)
         # The frame being received (valid once the header is complete).
         self._in_payload = False
@@ -439,7 +441,7 @@ class FrameParser:
         if text:
             if fin and opcode != OP_CONTINUATION and not self._streamed:
                 # Whole message in one frame: decoding is the validation.
-                if self._assemble:
+                if self._assemble and self._decode_text:
                     try:
                         decoded = _utf8_decode(payload, "strict", True)[0]
                     except UnicodeDecodeError:
@@ -465,7 +467,7 @@ class FrameParser:
             payload = b"".join(self._parts)
             self._parts = []
         message: Union[bytes, str] = payload
-        if text:
+        if text and self._decode_text:
             # Already validated: this decode cannot fail.
             message = decoded if decoded is not None else _utf8_decode(payload, "strict", True)[0]
         frames.append(Frame(kind, True, self._msg_rsv1, False, False, message))

@@ -18,8 +18,13 @@ class ProtocolCore:
     _builder: Any
     _drain_waiter: Optional[Awaitable[None]]
     _fragmented_send: bool
+    _text_bytes: bool
     _deflate: Any
     _corked: Optional[list[bytes]]
     def data_received(self, data: bytes) -> None: ...
-    def send(self, message: Union[str, bytes, bytearray, memoryview], compress: bool = True) -> Awaitable[None]:
-        """Send a text (str) or binary (bytes-like) message; await the result for flow control."""
+    def send(
+        self, message: Union[str, bytes, bytearray, memoryview], compress: bool = True, text: bool = False
+    ) -> Awaitable[None]:
+        """Send a text (str) or binary (bytes-like) message; await the result for flow control.
+
+        ``text=True`` sends bytes as a text message (they must be UTF-8; not checked)."""

@@ -44,6 +44,7 @@ class ProtocolCore:
     _builder: Any
     _drain_waiter: Any
     _fragmented_send: bool
+    _text_bytes: bool = False  # the listener takes text as bytes (Listener.decode_text = False)
     _deflate: Any  # a deflate.DeflateSession when permessage-deflate was negotiated
     # Frames sent while one read is dispatched, written together at its end (one
     # syscall, not one per echo); None when not corked. Only reads of several frames cork.
@@ -86,7 +87,10 @@ class ProtocolCore:
                         return False  # the connection was failed
                 if listener is not None:
                     try:
-                        listener.on_message(self, payload)
+                        if opcode == _OP_TEXT and self._text_bytes:
+                            listener.on_text(self, payload)
+                        else:
+                            listener.on_message(self, payload)
                     except Exception as exc:
                         self._listener_failed(exc)  # type: ignore[attr-defined]
                 else:
@@ -102,16 +106,17 @@ class ProtocolCore:
         if frames:
             self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
-    def send(self, message: Any, compress: bool = True) -> Any:
+    def send(self, message: Any, compress: bool = True, text: bool = False) -> Any:
         """Send a text (str) or binary (bytes-like) message.
 
         Writes at once; the returned awaitable completes when the transport's
         buffer is below ``write_limit`` (await it for flow control).
         ``compress=False`` sends this message uncompressed (already-compressed data).
+        ``text=True`` sends bytes as a text message: they must be UTF-8 (not checked).
         """
         if self.state != OPEN or self._fragmented_send:
             self._refuse_send()  # type: ignore[attr-defined]
-        opcode = _OP_TEXT if isinstance(message, str) else _OP_BINARY
+        opcode = _OP_TEXT if text or isinstance(message, str) else _OP_BINARY
         if self._deflate is not None and compress:
             return self._send_deflated(opcode, message)  # type: ignore[attr-defined]
         if len(message) < WRITELINES_THRESHOLD:

@@ -86,8 +86,19 @@ class Listener:
     def on_open(self, ws: WebSocket) -> None:
         pass
 
+    # False: text messages go to on_text() as validated UTF-8 bytes, never decoded to str
+    # (cheaper for applications that parse bytes, e.g. orjson, or pass them on).
+    decode_text: bool = True
+
     def on_message(self, ws: WebSocket, message: Data) -> None:
         pass
+
+    def on_text(self, ws: WebSocket, data: bytes) -> None:
+        """A text message, as UTF-8 bytes (already validated); only with ``decode_text = False``.
+
+        Reply with ``ws.send(data, text=True)``. By default: ``on_message(ws, data.decode())``.
+        """
+        self.on_message(ws, data.decode("utf-8"))
 
     def on_ping(self, ws: WebSocket, payload: bytes) -> None:
         """Called after the automatic pong was sent."""
@@ -180,11 +191,13 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         options = self.options
         self._deflate = deflate
         max_size = options.max_size if options.max_size is not None else sys.maxsize  # None: no limit
+        self._text_bytes = self.listener is not None and not self.listener.decode_text
         self._parser = codec.FrameParser(
             self.client,
             max_frame_size=options.max_frame_size or max_size,
             max_message_size=max_size,
             allow_rsv1=deflate is not None,
+            decode_text=not self._text_bytes,
         )
         self.state = OPEN
         assert self.transport is not None
@@ -252,6 +265,10 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         try:
             data = self._deflate.decompress(payload, self.options.max_size)
             if opcode != OP_TEXT:
+                return data  # type: ignore[no-any-return]
+            if self._text_bytes:
+                if not codec.validate_utf8(data):
+                    raise ProtocolError(1007, "invalid UTF-8 in text message")
                 return data  # type: ignore[no-any-return]
             try:
                 return data.decode("utf-8")  # type: ignore[no-any-return]

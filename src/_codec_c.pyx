@@ -223,7 +223,8 @@ cdef class FrameParser:
 
 
     def __init__(self, client, *, Py_ssize_t max_frame_size=DEFAULT_MAX_FRAME_SIZE,
-                 Py_ssize_t max_message_size=DEFAULT_MAX_MESSAGE_SIZE, allow_rsv1=False, assemble=True):
+                 Py_ssize_t max_message_size=DEFAULT_MAX_MESSAGE_SIZE, allow_rsv1=False, assemble=True,
+                 decode_text=True):
         if max_frame_size < 125 or max_message_size < 125:
             raise ValueError("size limits must be at least 125 bytes (the largest control frame)")
         self._client = bool(client)
@@ -231,6 +232,7 @@ cdef class FrameParser:
         self.max_message_size = max_message_size
         self._allow_rsv1 = bool(allow_rsv1)
         self._assemble = bool(assemble)
+        self._decode_text = bool(decode_text)
         self._header_len = 0
         self._in_payload = False
         self._payload = None
@@ -450,7 +452,7 @@ cdef class FrameParser:
         if text:
             if fin and opcode != OP_CONTINUATION and not self._streamed:
                 # Whole message in one frame: decoding is the validation.
-                if self._assemble:
+                if self._assemble and self._decode_text:
                     decoded = _decode_utf8(payload)
                 elif not fastws_utf8_validate(<const unsigned char*>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload)):
                     raise ProtocolError(1007, "invalid UTF-8 in text message")
@@ -475,7 +477,7 @@ cdef class FrameParser:
             payload = b"".join(self._parts)
             self._parts = []
         message = payload
-        if text:
+        if text and self._decode_text:
             # Already validated: this decode cannot fail.
             message = decoded if decoded is not None else _decode_utf8(payload)
         frames.append(_new_frame(kind, True, self._msg_rsv1, message))

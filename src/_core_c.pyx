@@ -46,6 +46,7 @@ cdef class ProtocolCore:
     cdef public object _builder
     cdef public object _drain_waiter
     cdef public bint _fragmented_send
+    cdef public bint _text_bytes  # the listener takes text as bytes (Listener.decode_text = False)
     cdef public object _deflate  # a deflate.DeflateSession when permessage-deflate was negotiated
     # Frames sent while one read is dispatched, written together at its end (one
     # syscall, not one per echo); None when not corked. Only reads of several frames cork.
@@ -104,7 +105,10 @@ cdef class ProtocolCore:
                         return 0  # the connection was failed
                 if listener is not None:
                     try:
-                        listener.on_message(self, payload)
+                        if opcode == _OP_TEXT and self._text_bytes:
+                            listener.on_text(self, payload)
+                        else:
+                            listener.on_message(self, payload)
                     except Exception as exc:
                         self._listener_failed(exc)
                 else:
@@ -120,19 +124,20 @@ cdef class ProtocolCore:
         if frames:
             self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
-    def send(self, message, bint compress=True):
+    def send(self, message, bint compress=True, bint text=False):
         """Send a text (str) or binary (bytes-like) message.
 
         Writes at once; the returned awaitable completes when the transport's
         buffer is below ``write_limit`` (await it for flow control).
         ``compress=False`` sends this message uncompressed (already-compressed data).
+        ``text=True`` sends bytes as a text message: they must be UTF-8 (not checked).
         """
         cdef int opcode
         cdef object builder = self._builder
         cdef object frame
         if self.state != _OPEN or self._fragmented_send:
             self._refuse_send()
-        opcode = _OP_TEXT if PyUnicode_Check(message) else _OP_BINARY
+        opcode = _OP_TEXT if text or PyUnicode_Check(message) else _OP_BINARY
         if self._deflate is not None and compress:
             return self._send_deflated(opcode, message)
         if len(message) < _WRITELINES_THRESHOLD:

@@ -511,6 +511,43 @@ def test_utf8_state_resets_between_messages(codec, client):
     assert_outcome(codec, data, client, frames=[expected(OP_TEXT, "é"), expected(OP_TEXT, "€")])
 
 
+# -- decode_text=False: text messages stay validated bytes ---------------------------------
+
+
+@pytest.mark.parametrize("cut", [None, 1, 2, 3])
+def test_decode_text_false_gives_text_as_bytes(codec, client, cut):
+    raw = "a𝄞b €".encode()
+    if cut is None:
+        data = frame_for(client, OP_TEXT, raw)
+    else:  # the 4-byte character split across fragments
+        data = frame_for(client, OP_TEXT, raw[: 1 + cut], fin=False) + frame_for(
+            client, OP_CONTINUATION, raw[1 + cut :]
+        )
+    assert_outcome(codec, data, client, frames=[expected(OP_TEXT, raw)], decode_text=False)
+
+
+@pytest.mark.parametrize("name", list(INVALID_UTF8))
+def test_decode_text_false_still_validates(codec, client, name):
+    data = frame_for(client, OP_TEXT, b"ok " + INVALID_UTF8[name])
+    assert_outcome(codec, data, client, frames=[], code=INVALID_DATA, decode_text=False)
+    fragmented = frame_for(client, OP_TEXT, b"ok ", fin=False) + frame_for(
+        client, OP_CONTINUATION, INVALID_UTF8[name]
+    )
+    assert_outcome(codec, fragmented, client, frames=[], code=INVALID_DATA, decode_text=False)
+
+
+def test_decode_text_false_fails_fast(codec, client):
+    parser = codec.FrameParser(client, decode_text=False)
+    exc = raises_on_feed(parser, frame_for(client, OP_TEXT, b"ab\xed\xa0", fin=False))
+    assert exc.code == INVALID_DATA
+
+
+def test_decode_text_false_leaves_binary_and_control_frames_alone(codec, client):
+    data = frame_for(client, OP_BINARY, b"\xff") + frame_for(client, OP_PING, b"p")
+    frames = [expected(OP_BINARY, b"\xff"), expected(OP_PING, b"p")]
+    assert_outcome(codec, data, client, frames=frames, decode_text=False)
+
+
 # -- close frames -----------------------------------------------------------------------
 
 

@@ -153,6 +153,7 @@ parser_options = st.fixed_dictionaries(
         "client": st.booleans(),
         "assemble": st.booleans(),
         "allow_rsv1": st.booleans(),
+        "decode_text": st.booleans(),
         "max_frame_size": st.sampled_from([125, 300, 1 << 20]),
         "max_message_size": st.sampled_from([125, 500, 1 << 20]),
     }

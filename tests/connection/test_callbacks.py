@@ -522,3 +522,115 @@ def test_pause_and_resume_writing_callbacks(run, impl):
             peer.abort()
 
     run(main())
+
+
+# ===================================================================================
+# decode_text = False: text messages reach on_text as validated UTF-8 bytes
+# ===================================================================================
+
+
+class TextBytes(Listener):
+    """Records what arrives where; echoes text as text bytes and binary as binary."""
+
+    decode_text = False
+    instances: ClassVar[list] = []
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, Any]] = []
+        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
+        TextBytes.instances.append(self)
+
+    def on_text(self, ws, data):
+        self.received.append(("on_text", data))
+        ws.send(data, text=True)
+
+    def on_message(self, ws, message):
+        self.received.append(("on_message", message))
+        ws.send(message)
+
+    def on_close(self, ws, code, reason):
+        if not self.closed.done():
+            self.closed.set_result(code)
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_decode_text_false_server(run, impl, compression):
+    TextBytes.instances = []
+    long_text = "héllo ☃ " * 5000  # compressed when deflate is on
+
+    async def main():
+        async with await fastws.serve(TextBytes, HOST, 0, compression=compression) as srv:
+            opts = {**WS_CLIENT_OPTS, "compression": compression}
+            async with ws_connect(f"ws://{HOST}:{srv.port}/", **opts) as client:
+                for message in ["héllo ☃", b"\xff\x00", long_text, ""]:
+                    await client.send(message)
+                    echoed = await client.recv()
+                    assert type(echoed) is type(message) and echoed == message
+                await client.send(["frag", "mented ☃"])
+                assert await client.recv() == "fragmented ☃"
+        listener = TextBytes.instances[0]
+        assert listener.received == [
+            ("on_text", "héllo ☃".encode()),
+            ("on_message", b"\xff\x00"),
+            ("on_text", long_text.encode()),
+            ("on_text", b""),
+            ("on_text", "fragmented ☃".encode()),
+        ]
+        assert all(type(data) is bytes for _, data in listener.received)
+
+    run(main())
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_decode_text_false_still_rejects_invalid_utf8(run, impl, compression):
+    TextBytes.instances = []
+
+    async def main():
+        async with await fastws.serve(TextBytes, HOST, 0, compression=compression) as srv:
+            opts = {**WS_CLIENT_OPTS, "compression": compression}
+            async with ws_connect(f"ws://{HOST}:{srv.port}/", **opts) as client:
+                # websockets sends bytes as a text frame unchecked; long enough to be compressed.
+                await client.send(b"ok " * 100 + b"\xed\xa0\x80", text=True)
+                with pytest.raises(WSClosed):
+                    await client.recv()
+                assert client.close_code == 1007
+        listener = TextBytes.instances[0]
+        assert listener.received == []
+        assert await asyncio.wait_for(listener.closed, 5) == 1007
+
+    run(main())
+
+
+def test_decode_text_false_default_on_text_decodes(run, impl):
+    """A listener that opts out of decoding but has no on_text still gets str in on_message."""
+    Recording = recording_listener()
+    Recording.decode_text = False
+
+    async def main():
+        async with await fastws.serve(Recording, HOST, 0) as srv:
+            async with ws_connect(f"ws://{HOST}:{srv.port}/", **WS_CLIENT_OPTS) as client:
+                await client.send("é")
+                await client.send(b"b")
+            listener = await single_instance(Recording)
+            await asyncio.wait_for(listener.closed, 5)
+        assert [e for e in listener.events if e[0] == "on_message"] == [("on_message", "é"), ("on_message", b"b")]
+
+    run(main())
+
+
+def test_decode_text_false_client(run, impl):
+    TextBytes.instances = []
+
+    async def main():
+        async with await fastws.serve(EchoListener, HOST, 0) as srv:
+            ws = await fastws.connect(f"ws://{HOST}:{srv.port}/", listener=TextBytes)
+            listener = TextBytes.instances[0]
+            ws.send("ping ☃")  # echoed by the server, then by this listener, ... : stop after a few
+            for _ in range(100):
+                if len(listener.received) >= 3:
+                    break
+                await asyncio.sleep(0.01)
+            await ws.close()
+        assert listener.received[:3] == [("on_text", "ping ☃".encode())] * 3
+
+    run(main())

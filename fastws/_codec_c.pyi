@@ -35,7 +35,8 @@ class Utf8Validator:
 class Frame:
     """A received frame, or (when the parser assembles) a whole message.
 
-    For an assembled text message ``payload`` is ``str``; otherwise ``bytes``.
+    For an assembled text message ``payload`` is ``str`` (``bytes`` with
+    ``decode_text=False``); otherwise ``bytes``.
     A compressed message (RSV1, permessage-deflate) keeps ``bytes`` and is not
     UTF-8-checked by the parser: that happens after decompression.
     """

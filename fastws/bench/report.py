@@ -476,7 +476,9 @@ def _reference_label(table: Table) -> str:
 # Said under every text table: what differs between the libraries with text messages.
 _KIND_NOTES = {
     "text": "text: fastws, websockets, aiohttp and Node ws check that a text message is valid UTF-8; "
-    "picows hands it over as bytes, unchecked (its echo server does no UTF-8 work)",
+    "picows hands it over as bytes, unchecked (its echo server does no UTF-8 work). fastws and "
+    "Node ws echo the validated bytes (fastws: Listener.decode_text = False); websockets and "
+    "aiohttp decode to str and encode it again",
 }
 
 

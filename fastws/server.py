@@ -80,6 +80,10 @@ def _trusted_networks(trusted_proxies: Optional[Iterable[Any]]) -> tuple[_Networ
                     f"trusted_proxies: {entry!r} has host bits set; did you mean {str(fixed)!r}?"
                 ) from None
             raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+        if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+            mapped = network.network_address.ipv4_mapped
+            if mapped is not None:  # peers are matched as plain IPv4 (see _parse_ip)
+                network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
         networks.append(network)
     return tuple(networks)
 
@@ -97,7 +101,7 @@ def _parse_ip(value: str) -> Optional[_Address]:
     return address
 
 
-def forwarded_client(
+def _forwarded_client(
     peer: Optional[str], forwarded_for: Sequence[str], trusted: Sequence[_Network]
 ) -> Optional[str]:
     """The client's IP: ``peer`` (the socket's), or, when ``peer`` is a trusted proxy, from X-Forwarded-For.
@@ -106,8 +110,9 @@ def forwarded_client(
     appends the address it received the request from, so the list is walked from
     the right, over trusted proxies, to the first address that is not one: the
     client. If every address is trusted, the leftmost is the client. An element
-    that is not an IP address (or no header at all) stops the walk and ``peer``
-    is kept: what lies to the left of it cannot be trusted.
+    that is not a bare IP address (garbage, or one with a port: proxies append
+    addresses only) or no header at all stops the walk and ``peer`` is kept:
+    what lies to the left of it cannot be trusted.
     """
     if not trusted or peer is None:
         return peer
@@ -182,7 +187,7 @@ class ServerConnection(WebSocket):
         self._request_done = True
         self.request = request
         if self.server.trusted_proxies:
-            self.client_ip = forwarded_client(
+            self.client_ip = _forwarded_client(
                 self.client_ip, request.headers.get_all("X-Forwarded-For"), self.server.trusted_proxies
             )
         hook = self.server.process_request
@@ -285,7 +290,7 @@ class Server:
         extra_headers: Iterable[tuple[str, str]] = (),
         max_head_size: int = handshake.DEFAULT_MAX_HEAD_SIZE,
         max_headers: int = handshake.DEFAULT_MAX_HEADERS,
-        trusted_proxies: Optional[Iterable[Any]] = (),
+        trusted_proxies: Optional[Iterable[Union[str, _Address, _Network]]] = (),
     ) -> None:
         if isinstance(handler, type) and issubclass(handler, Listener):
             self.listener_class: Optional[type] = handler

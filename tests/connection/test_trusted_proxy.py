@@ -4,7 +4,7 @@
 it is the rightmost X-Forwarded-For address that is not a trusted proxy itself.
 Malformed values fall back to the socket's peer and never fail the handshake;
 ``ws.remote_address`` always stays the socket's peer.  Unit tests of the rule
-(``forwarded_client``), validation of the option, then raw handshakes with
+(``_forwarded_client``), validation of the option, then raw handshakes with
 crafted headers from trusted and untrusted peers, IPv4 and IPv6.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import os
 import socket
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 import fastws
-from fastws.server import _trusted_networks, forwarded_client
+from fastws.server import _forwarded_client, _trusted_networks
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -76,11 +77,11 @@ TRUSTED = _trusted_networks(["127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8"])
     ],
 )
 def test_forwarded_client(peer: str | None, forwarded_for: list[str], expected: str | None) -> None:
-    assert forwarded_client(peer, forwarded_for, TRUSTED) == expected
+    assert _forwarded_client(peer, forwarded_for, TRUSTED) == expected
 
 
 def test_forwarded_client_trusts_nobody_by_default() -> None:
-    assert forwarded_client("127.0.0.1", ["198.51.100.1"], ()) == "127.0.0.1"
+    assert _forwarded_client("127.0.0.1", ["198.51.100.1"], ()) == "127.0.0.1"
 
 
 # =========================================================================== validation at serve()
@@ -266,3 +267,14 @@ def test_client_ip_with_fastws_client(run: Any) -> None:
             assert (await seen.one())[0] == "192.0.2.44"
 
     run(main())
+
+
+def test_ipv4_mapped_network_matches_ipv4_peers() -> None:
+    trusted = _trusted_networks(["::ffff:10.0.0.0/104"])
+    assert trusted == (ipaddress.ip_network("10.0.0.0/8"),)
+    assert _forwarded_client("10.1.2.3", ["198.51.100.7"], trusted) == "198.51.100.7"
+    assert _forwarded_client("::ffff:10.1.2.3", ["198.51.100.7"], trusted) == "198.51.100.7"
+
+
+def test_forwarded_address_with_a_port_is_not_taken() -> None:
+    assert _forwarded_client("127.0.0.1", ["198.51.100.7:5678"], TRUSTED) == "127.0.0.1"

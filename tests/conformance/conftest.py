@@ -4,9 +4,8 @@ that ran the complete suite (all four configurations, nothing deselected)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import pytest
 
@@ -20,31 +19,37 @@ CONFIGS = (("server", "c"), ("server", "pure"), ("client", "c"), ("client", "pur
 
 #: "role/impl" -> case id -> result, filled by test_conformance.py
 RESULTS: dict[str, dict[str, Result]] = {}
-_WALL: dict[str, float] = {}
+_NOTE: list[str] = []
 
 
 class Targets:
     """The target of the configuration being tested; switching closes the previous one
-    (tests are generated configuration by configuration)."""
+    (tests are generated configuration by configuration).  A target that failed to
+    start is not retried: the later cases of its configuration fail with its error."""
 
     def __init__(self) -> None:
         self.key: Optional[tuple[str, str]] = None
         self.session: Optional[Session] = None
-        self._started = 0.0
+        self._failed: dict[tuple[str, str], BaseException] = {}
 
     def get(self, role: str, impl: str) -> Session:
-        if self.key != (role, impl):
+        key = (role, impl)
+        if key in self._failed:
+            error = self._failed[key]
+            raise RuntimeError(f"the {role}/{impl} target did not start: {error!r}") from error
+        if self.key != key:
             self.close()
-            self._started = time.monotonic()
-            self.key = (role, impl)
-            self.session = Session(role, impl)
+            try:
+                session = Session(role, impl)
+            except Exception as exc:
+                self._failed[key] = exc
+                raise
+            self.key, self.session = key, session
         assert self.session is not None
         return self.session
 
     def close(self) -> None:
         if self.session is not None:
-            assert self.key is not None
-            _WALL["/".join(self.key)] = time.monotonic() - self._started
             session, self.session, self.key = self.session, None, None
             session.close()
 
@@ -57,10 +62,19 @@ def targets() -> Iterator[Targets]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write docs/conformance.* and the README block, only after a complete run."""
+    """Write docs/conformance.* and the README block, only after a complete run (and only
+    the files whose content changed)."""
     for role, impl in CONFIGS:
         got = RESULTS.get(f"{role}/{impl}", {})
         if set(got) != {c.id for c in all_cases(role)}:
             return  # partial run (selection, -x, an error): keep the published reports
     run = {f"{r}/{i}": [RESULTS[f"{r}/{i}"][c.id] for c in all_cases(r)] for r, i in CONFIGS}
-    write_outputs(run, sum(_WALL.values()), ROOT / "docs", ROOT / "README.md")
+    written = write_outputs(run, ROOT / "docs", ROOT / "README.md")
+    _NOTE.append("conformance reports: " + (
+        "updated " + ", ".join(p.relative_to(ROOT).as_posix() for p in written) if written
+        else "docs/conformance.json, docs/conformance.html and README.md unchanged"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for note in _NOTE:
+        terminalreporter.write_line(note)

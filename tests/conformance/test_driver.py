@@ -48,12 +48,14 @@ def close_with(code: Optional[int], tcp: bool = True) -> Policy:
     return policy
 
 
-def fail_on_text(code: Optional[int], delay: float = 0.0, frame: bool = True) -> Policy:
-    """Fail every text frame with ``code`` after ``delay`` (or drop TCP with no close frame)."""
+def fail_on_text(code: Optional[int], lax: bool = False, frame: bool = True) -> Policy:
+    """Fail the connection on the first text frame: a close frame with ``code`` (None: an empty
+    close), then TCP closed; ``frame=False``: drop TCP without a close frame.  ``lax``: a validator
+    that waits for the end of the message, failing on its final frame instead of the first."""
 
     async def policy(f: wire.Frame, w: asyncio.StreamWriter) -> bool:
         if f.opcode in (wire.OP_TEXT, wire.OP_CONT):
-            if not f.fin and delay:
+            if not f.fin and lax:
                 return True  # a lax validator: waits for the end of the message
             if frame:
                 w.write(wire.encode(wire.OP_CLOSE, wire.close_payload(code)))
@@ -170,7 +172,7 @@ def test_dropping_tcp_without_close_frame_is_non_strict() -> None:
 
 
 def test_failing_late_is_non_strict() -> None:
-    v, reason = verdict(fail_on_text(1007, delay=1), "utf8.failfast.surrogate_high.fragment")
+    v, reason = verdict(fail_on_text(1007, lax=True), "utf8.failfast.surrogate_high.fragment")
     assert v == NON_STRICT and "failed late" in reason
 
 

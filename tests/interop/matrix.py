@@ -33,6 +33,8 @@ from typing import Any, Callable
 
 import pytest
 
+from fastws.testing.generated import markers, replace_generated_block, write_if_changed
+
 ROLES = ("fastws server", "fastws client")
 FEATURES = ("text", "binary", "large", "fragmented", "ping", "close codes", "deflate", "handshake")
 MODULES = (
@@ -42,8 +44,7 @@ MODULES = (
     "tests/interop/test_chromium.py",
     "tests/interop/test_nginx.py",
 )
-BEGIN = "<!-- BEGIN generated: interop -->"
-END = "<!-- END generated: interop -->"
+BEGIN, END = markers("interop")
 HERE = Path(__file__).resolve().parent
 
 
@@ -221,17 +222,16 @@ class Matrix:
         root = self.config.rootpath
         versions = {peer: peer_version(peer) for peer in PEERS}
         doc, block = render(self.results.values(), versions)
-        changed = _write(root / "docs" / "interop.md", doc)
+        changed = write_if_changed(root / "docs" / "interop.md", doc)
         readme = root / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        try:
+            text = replace_generated_block(readme.read_text(encoding="utf-8"), "interop", block)
+        except ValueError:
             self.note = (
                 f"interop matrix: README.md lacks one {BEGIN} ... {END} block; only docs/interop.md written"
             )
             return
-        head, rest = text.split(BEGIN)
-        _, tail = rest.split(END)
-        changed |= _write(readme, f"{head}{BEGIN}\n{block}{END}{tail}")
+        changed |= write_if_changed(readme, text)
         total = len(self.results)
         passed = sum(r.outcome == "passed" for r in self.results.values())
         self.note = f"interop matrix: {passed}/{total} passed; docs/interop.md and README.md " + (
@@ -241,17 +241,6 @@ class Matrix:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.note:
             terminalreporter.write_line(self.note)
-
-
-def _write(path: Path, text: str) -> bool:
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return True
 
 
 # --------------------------------------------------------------------------- rendering

@@ -167,10 +167,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def nginx_proxy(nginx: str) -> Iterator[Nginx]:
     """nginx in the foreground, with the README's configuration; stopped at the end."""
-    upstream = socket.socket()
-    upstream.bind(("127.0.0.1", 0))
-    upstream.listen(128)
-    with tempfile.TemporaryDirectory(prefix="fastws-nginx-") as tmpdir:
+    with socket.socket() as upstream, tempfile.TemporaryDirectory(prefix="fastws-nginx-") as tmpdir:
+        upstream.bind(("127.0.0.1", 0))
+        upstream.listen(128)
         tmp = Path(tmpdir)
         os.chmod(tmp, 0o755)  # workers run as nobody when the tests run as root
         proc = None
@@ -204,7 +203,6 @@ def nginx_proxy(nginx: str) -> Iterator[Nginx]:
             yield proxy
         finally:
             _stop(proc)
-            upstream.close()
 
 
 # =========================================================================== messages

@@ -50,6 +50,16 @@ async def _first_line(proc: asyncio.subprocess.Process, what: str) -> str:
     return line.decode().strip()
 
 
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill ``proc`` (if still running) and reap it."""
+    if proc.returncode is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    await proc.wait()
+
+
 async def start_echo_server(impl: str) -> tuple[asyncio.subprocess.Process, str]:
     """``fastws serve --echo`` on 127.0.0.1, a free port, uvloop, the ``impl`` codec ("c"/"pure")."""
     args = ["-m", "fastws", "serve", "--echo", "--host", "127.0.0.1", "--port", "0", "--loop", "uvloop"]
@@ -57,12 +67,17 @@ async def start_echo_server(impl: str) -> tuple[asyncio.subprocess.Process, str]
         args.append("--pure")
     proc = await asyncio.create_subprocess_exec(sys.executable, *args, env=_env(impl),
                                                 stdout=asyncio.subprocess.PIPE)
-    line = await _first_line(proc, "fastws serve --echo")
-    # "fastws echo server listening on ws://HOST:PORT (codec: c, ...)"
-    if _CODEC_NAME[impl] not in line:
-        proc.kill()
-        raise RuntimeError(f"echo server does not run the {impl} codec: {line}")
-    url = next(word for word in line.split() if word.startswith("ws://"))
+    try:
+        line = await _first_line(proc, "fastws serve --echo")
+        # "fastws echo server listening on ws://HOST:PORT (codec: c, ...)"
+        if _CODEC_NAME[impl] not in line:
+            raise RuntimeError(f"echo server does not run the {impl} codec: {line}")
+        url = next((word for word in line.split() if word.startswith("ws://")), None)
+        if url is None:
+            raise RuntimeError(f"echo server printed no ws:// URL: {line}")
+    except BaseException:
+        await _kill(proc)
+        raise
     return proc, url + "/"
 
 
@@ -112,19 +127,27 @@ def agreed(offer: wire.DeflateParams, answer: wire.DeflateParams) -> wire.Deflat
     return out
 
 
+def parse_ws_url(url: str) -> tuple[str, int, str]:
+    """(host, port, path with its query) of a ws:// URL; ValueError saying what is wrong otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {url!r}: {exc}") from None
+    if parts.scheme != "ws" or not parts.hostname:
+        tls = " (TLS is not supported: test the server behind plain ws://)" if parts.scheme == "wss" else ""
+        raise ValueError(f"expected a ws://host[:port][/path] URL, not {url!r}{tls}")
+    return parts.hostname, port, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 class ServerTarget(Target):
     """A server under test at ``url`` (ws://host:port/path)."""
 
     role = "server"
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "ws" or not parts.hostname:
-            raise ValueError(f"expected a ws:// URL, not {url!r}")
         self.url = url
-        self.host = parts.hostname
-        self.port = parts.port or 80
-        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.host, self.port, self.path = parse_ws_url(url)
 
     async def open(self, case: Case) -> Peer:
         deflate = case.deflate
@@ -274,10 +297,13 @@ async def start_echo_client(target: ClientTarget, impl: str) -> asyncio.subproce
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "fastws.testing.conformance.echo_client", target.url,
         env=_env(impl), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-    line = await _first_line(proc, "echo client")
-    if _CODEC_NAME[impl] not in line:
-        proc.kill()
-        raise RuntimeError(f"echo client does not run the {impl} codec: {line}")
+    try:
+        line = await _first_line(proc, "echo client")
+        if _CODEC_NAME[impl] not in line:
+            raise RuntimeError(f"echo client does not run the {impl} codec: {line}")
+    except BaseException:
+        await _kill(proc)
+        raise
     target.agent = proc.stdin
     return proc
 
@@ -292,12 +318,20 @@ class Session:
 
     def __init__(self, role: str, impl: str = "c", url: Optional[str] = None) -> None:
         self.role, self.impl = role, impl
+        self._proc: Optional[asyncio.subprocess.Process] = None
+        self.target: Optional[Target] = None
+        self._closed = False
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"conformance-{role}-{impl}",
                                         daemon=True)
         self._thread.start()
-        self._proc: Optional[asyncio.subprocess.Process] = None
-        self.target: Target = self._call(self._start(url), START_TIMEOUT + 5)
+        try:
+            # The timeout inside the loop cancels _start there, which then stops what it started.
+            self.target = self._call(asyncio.wait_for(self._start(url), START_TIMEOUT + 5),
+                                     START_TIMEOUT + 10)
+        except BaseException:
+            self.close()
+            raise
 
     def _call(self, coro: Any, timeout: float) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -310,15 +344,25 @@ class Session:
         if self.role != "client":
             raise ValueError(f"role must be 'server' or 'client', not {self.role!r}")
         target = ClientTarget()
-        await target.start()
-        self._proc = await start_echo_client(target, self.impl)
+        try:
+            await target.start()
+            self._proc = await start_echo_client(target, self.impl)
+        except BaseException:
+            target.close()
+            raise
         return target
 
     def run(self, case: Case) -> Result:
+        assert self.target is not None
         return self._call(asyncio.wait_for(run_case(self.target, case), case.timeout * 2 + 20),
                           case.timeout * 2 + 25)
 
     def close(self) -> None:
+        """Stop the target and its subprocess, then the loop and its thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+
         async def stop() -> None:
             if isinstance(self.target, ClientTarget):
                 self.target.close()
@@ -330,7 +374,8 @@ class Session:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
-            self.loop.close()
+            if not self._thread.is_alive():
+                self.loop.close()
 
     def __enter__(self) -> Session:  # noqa: PYI034
         return self

@@ -69,8 +69,8 @@ Results file (JSON, ``"format": 2``)::
       "summary": {"server|client[|text]|size": {"case", "size", "runs", "ok", "status",
                   "<metric>": {"median", "min", "max", "n"} | null, "errors": [...]}},
       "targets": [{"target", "size", "met": true | false | null (info), "value", "detail"}],
-      "memory": {"connections": N, "servers": {name: {"ok", "error", "rss_before_kib",
-                 "rss_after_kib", "per_connection_kib"}}}                # unless --no-memory
+      "memory": {"connections": N, "servers": {name: {"ok", "status": "ok" | "failed" | "skipped",
+                 "error", "rss_before_kib", "rss_after_kib", "per_connection_kib"}}}  # unless --no-memory
     }
 
 A table's cell for (row, size) is ``summary["<row case key>|<size>"]``; the

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import itertools
 import json
 import os
 import sys
-from types import ModuleType
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
-from . import machine, report, runner
+from . import chart, machine, memory, report, runner
 from .clients import CLIENTS, DEFAULT_CLIENTS
 from .common import DEFAULT_SIZES, KINDS, format_size, parse_size
 from .modes import LEGACY_MODES, MODES, build_compression_tables, build_tables, cases_of
@@ -171,20 +169,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _optional_module(name: str, note: Callable[[str], None]) -> Optional[ModuleType]:
-    """``fastws.bench.<name>`` if it exists (memory.py and chart.py are written separately)."""
-    full = f"{__package__}.{name}"
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name == full:
-            return None
-        note(f"{name}: cannot import {full}: {exc}")
-    except Exception as exc:  # noqa: BLE001 (the echo results still count)
-        note(f"{name}: cannot import {full}: {exc}")
-    return None
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -195,9 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"client  {spec.name:<26} {spec.description}")
         return 0
     if args.report:
-        with open(args.report, encoding="utf-8") as f:
-            data = report.analyse(json.load(f))
-        _print(data, args.markdown)
+        _report(args.report, args.markdown, parser)
         return 0
 
     if args.sizes is None:
@@ -303,24 +285,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # --- hook: the idle-connection memory table (fastws/bench/memory.py), after the echo runs ---
     if not args.no_memory and not args.compression:
-        memory = _optional_module("memory", progress.note)
-        if memory is not None:
-            usable = [
-                n
-                for n in servers
-                if SERVERS[n].protocol == "ws" and data["servers"].get(n, {}).get("status") != "skipped"
-            ]
-            count = args.memory_connections or (
-                QUICK_MEMORY_CONNECTIONS if args.quick else MEMORY_CONNECTIONS
-            )
-            if not args.quiet:
-                progress.note(f"memory: {count} idle connections per server ({', '.join(usable)}) ...")
-            try:
-                say = (lambda _text: None) if args.quiet else progress.note
-                data["memory"] = memory.measure_idle(usable, count, say)
-            except Exception as exc:  # noqa: BLE001 (the echo results still count)
-                progress.note(f"FAILED: memory table: {type(exc).__name__}: {exc}")
-                data["memory_error"] = f"{type(exc).__name__}: {exc}"
+        usable = [
+            n
+            for n in servers
+            if SERVERS[n].protocol == "ws" and data["servers"].get(n, {}).get("status") != "skipped"
+        ]
+        count = args.memory_connections or (QUICK_MEMORY_CONNECTIONS if args.quick else MEMORY_CONNECTIONS)
+        if not args.quiet:
+            progress.note(f"memory: {count} idle connections per server ({', '.join(usable)}) ...")
+        try:
+            say = (lambda _text: None) if args.quiet else progress.note
+            data["memory"] = memory.measure_idle(usable, count, say)
+        except Exception as exc:  # noqa: BLE001 (the echo results still count)
+            progress.note(f"FAILED: memory table: {type(exc).__name__}: {exc}")
+            data["memory_error"] = f"{type(exc).__name__}: {exc}"
 
     report.analyse(data)
     _print(data, args.markdown)
@@ -335,25 +313,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"\nresults: {path}", file=sys.stderr)
         # --- hook: the PNG chart (fastws/bench/chart.py), written from the JSON data ---
         if not args.no_chart:
-            chart = _optional_module("chart", progress.note)
-            if chart is not None:
-                png = os.path.splitext(path)[0] + ".png"
-                try:
-                    chart.write_chart(data, png)
-                    print(f"chart: {png}", file=sys.stderr)
-                except Exception as exc:  # noqa: BLE001 (a missing plotting library must not fail the run)
-                    progress.note(f"chart: not written: {type(exc).__name__}: {exc}")
+            png = os.path.splitext(path)[0] + ".png"
+            try:
+                chart.write_chart(data, png)
+                print(f"chart: {png}", file=sys.stderr)
+            except Exception as exc:  # noqa: BLE001 (a missing plotting library must not fail the run)
+                progress.note(f"chart: not written: {type(exc).__name__}: {exc}")
     return _exit_status(data)
+
+
+def _report(path: str, markdown: bool, parser: argparse.ArgumentParser) -> None:
+    """Print the tables of a saved results file; a usage error (exit 2) if it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as exc:
+        parser.error(f"--report: cannot read {path}: {exc.strerror or exc}")
+    except ValueError as exc:
+        parser.error(f"--report: {path} is not JSON: {exc}")
+    missing = [k for k in ("config", "tables", "runs") if k not in data] if isinstance(data, dict) else None
+    if missing is None or missing:
+        what = f"no {', '.join(repr(k) for k in missing)}" if missing else "not a JSON object"
+        parser.error(f"--report: {path} is not a fastws bench results file ({what})")
+    try:
+        _print(report.analyse(data), markdown)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        parser.error(f"--report: {path} is not a fastws bench results file ({type(exc).__name__}: {exc})")
 
 
 def _exit_status(data: dict) -> int:
     failed = [r for r in data["runs"] if not r["result"].get("ok") and r["result"].get("status") != "skipped"]
     skipped = [r for r in data["runs"] if r["result"].get("status") == "skipped"]
-    memory_failed = [
-        name for name, m in (data.get("memory") or {}).get("servers", {}).items() if not m.get("ok")
-    ]
+    memory_results = (data.get("memory") or {}).get("servers", {})
+    memory_failed = [name for name, m in memory_results.items() if memory.status(m) == "failed"]
+    memory_skipped = [name for name, m in memory_results.items() if memory.status(m) == "skipped"]
     if skipped:
         print(f"{len(skipped)} run(s) skipped (optional peer not available)", file=sys.stderr)
+    if memory_skipped:
+        print(f"memory table: skipped {', '.join(memory_skipped)} (not available here)", file=sys.stderr)
     if failed or memory_failed or data.get("memory_error"):
         print(
             f"{len(failed)} run(s) failed"

@@ -7,7 +7,7 @@ rate: round trips/s or messages/s): round trip, pipelined, many connections,
 clients, cross-check, and the permessage-deflate tables; then memory per idle
 connection when the results hold a ``memory`` entry (:func:`memory.measure_idle`).
 Tables of other modes are skipped, missing figures left blank.  Each figure is
-the median over the ok runs of its (server, client, kind, size).
+the median over the ok runs of its (server, client, kind, size) (``stats.aggregate``).
 
 matplotlib (Agg) is imported only when a chart is drawn.
 """
@@ -17,24 +17,17 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
 import textwrap
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+from .memory import status as memory_status
 from .common import format_size
+from .modes import LEGACY_TABLE_MODES, MODES, Case
+from .servers import SERVERS
+from .stats import aggregate, median, summary_key
 
-KNOWN_MODES = ("roundtrip", "pipelined", "connections", "clients", "crosscheck")
-# Result files from before tables had a "mode": their keys.
-LEGACY_MODES = {
-    "servers": "roundtrip",
-    "clients": "clients",
-    "deflate": "roundtrip",
-    "deflate-xcheck": "crosscheck",
-    "deflate-pipe": "pipelined",
-}
-RATE_METRICS = ("messages_per_s", "round_trips_per_s")  # the first one a run has
 LOG_SPAN = 10.0  # log scale once the largest value is this many times the smallest
 
 
@@ -59,32 +52,8 @@ class Panel:
 
 def table_mode(table: dict) -> Optional[str]:
     """The table's mode if the chart knows it, else None."""
-    mode = table.get("mode") or LEGACY_MODES.get(str(table.get("key")))
-    return mode if mode in KNOWN_MODES else None
-
-
-def case_key(row: dict) -> str:
-    """The ``case`` of the runs of a table row (binary keeps the two-part key)."""
-    kind = row.get("kind") or "binary"
-    key = f"{row.get('server')}|{row.get('client')}"
-    return key if kind == "binary" else f"{key}|{kind}"
-
-
-def _medians(data: dict) -> dict[tuple[str, int], dict[str, float]]:
-    """{(case key, size): {metric: median over the ok runs}}; the rate as "rate"."""
-    samples: dict[tuple[str, int], dict[str, list[float]]] = {}
-    for run in data.get("runs", []):
-        result = run.get("result") or {}
-        if not result.get("ok") or "case" not in run or "size" not in run:
-            continue
-        cell = samples.setdefault((run["case"], run["size"]), {})
-        for metric, value in result.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                cell.setdefault(metric, []).append(float(value))
-        rate = next((result[m] for m in RATE_METRICS if isinstance(result.get(m), (int, float))), None)
-        if rate is not None:
-            cell.setdefault("rate", []).append(float(rate))
-    return {k: {m: statistics.median(v) for m, v in cell.items()} for k, cell in samples.items()}
+    mode = table.get("mode") or LEGACY_TABLE_MODES.get(str(table.get("key")))
+    return mode if mode in MODES else None
 
 
 def _short_title(title: str) -> str:
@@ -92,14 +61,16 @@ def _short_title(title: str) -> str:
     return title.split(" (")[0].strip() or title
 
 
-def table_panels(data: dict, table: dict, medians: dict) -> list[Panel]:
+def table_panels(data: dict, table: dict, summary: dict) -> list[Panel]:
     """The CPU and rate panels of one table (none for an unknown table)."""
     rows = table.get("rows") or []
     mode = table_mode(table)
     if mode is None or not rows:
         return []
     sizes = list(
-        table.get("sizes") or (data.get("config") or {}).get("sizes") or sorted({s for _, s in medians})
+        table.get("sizes")
+        or (data.get("config") or {}).get("sizes")
+        or sorted({e["size"] for e in summary.values()})
     )
     cpu_of = table.get("cpu_of", "server")
     # Colour by whatever varies between the rows: the server, or the client (the clients table).
@@ -114,45 +85,41 @@ def table_panels(data: dict, table: dict, medians: dict) -> list[Panel]:
     )
     rate = Panel(f"{title}: {unit}", f"{unit} (higher is better)", groups)
     for row in rows:
-        case = case_key(row)
-        cells = [medians.get((case, size), {}) for size in sizes]
+        case = Case.from_json(row).key
+        cells = [summary.get(summary_key(case, size)) for size in sizes]
         colour_key = str(row.get(vary))
         label = str(row.get("label", colour_key))
-        cpu.series.append(Series(label, colour_key, [c.get(f"{cpu_of}_cpu_us_per_msg") for c in cells]))
-        rate.series.append(Series(label, colour_key, [c.get("rate") for c in cells]))
+        cpu.series.append(Series(label, colour_key, [median(c, f"{cpu_of}_cpu_us") for c in cells]))
+        rate.series.append(Series(label, colour_key, [median(c, "round_trips_per_s") for c in cells]))
     return [p for p in (cpu, rate) if p.values()]
 
 
-def memory_panel(memory: dict) -> Optional[Panel]:
+def memory_panel(results: dict) -> Optional[Panel]:
     """Memory per idle connection (the ``memory`` entry of the results), or None."""
-    servers = memory.get("servers") or {}
+    servers = results.get("servers") or {}
     if not servers:
         return None
-    try:
-        from .servers import SERVERS
-    except ImportError:  # labels are a nicety
-        SERVERS = {}
-    n = memory.get("connections")
+    n = results.get("connections")
     title = "Memory per idle connection" + (f" (server RSS growth / {n:,} connections)" if n else "")
     # A server the measurement does not apply to (raw TCP, an absent Node.js) gets no slot;
     # one that failed gets a blank one.
-    servers = {n: r for n, r in servers.items() if not str(r.get("error") or "").startswith("skipped")}
+    servers = {name: r for name, r in servers.items() if memory_status(r) != "skipped"}
     labels = [SERVERS[name].label if name in SERVERS else name for name in servers]
     panel = Panel(title, "KiB / connection (lower is better)", labels, side_by_side=False)
     for i, (name, r) in enumerate(servers.items()):
         values: list[Optional[float]] = [None] * len(servers)
-        values[i] = r.get("per_connection_kib") if r.get("ok") else None  # failed: a blank slot
+        values[i] = r.get("per_connection_kib") if memory_status(r) == "ok" else None  # failed: blank
         panel.series.append(Series(labels[i], name, values))
     return panel if panel.values() else None
 
 
 def panels(data: dict) -> list[Panel]:
     """Every panel the results give, in table order, memory last."""
-    medians = _medians(data)
+    summary = aggregate(data.get("runs") or [])
     out: list[Panel] = []
     for table in data.get("tables") or []:
         if isinstance(table, dict) and "key" in table:
-            out.extend(table_panels(data, table, medians))
+            out.extend(table_panels(data, table, summary))
     if isinstance(data.get("memory"), dict):
         panel = memory_panel(data["memory"])
         if panel is not None:

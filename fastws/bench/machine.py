@@ -66,12 +66,14 @@ def node_info(note: Callable[[str], None]) -> dict:
 
 def loadavg() -> list[float]:
     try:
-        return [float(x) for x in open("/proc/loadavg").read().split()[:3]]
-    except OSError:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return [float(x) for x in f.read().split()[:3]]
+    except (OSError, ValueError):
         return []
 
 
 def describe() -> dict:
+    libraries = versions()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_model(),
@@ -81,8 +83,8 @@ def describe() -> dict:
         "os": platform.platform(terse=True),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "python_build": sys.version.replace("\n", " "),
-        "loop": f"uvloop {versions()['uvloop']} (every Python server and client)",
-        "versions": versions(),
+        "loop": f"uvloop {libraries['uvloop']} (every Python server and client)",
+        "versions": libraries,
         "zlib": _zlib_version(),
         "fastws_codec_default": fastws_codec(),
         "loadavg_start": loadavg(),

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
 import json
-import os
 import resource
 import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
+from ..handshake import accept_key, generate_key
 from .common import HOST
 from .servers import DEFAULT_SERVERS, SERVERS
 
@@ -40,8 +38,6 @@ SETTLE_POLL = 0.1
 SETTLE_READINGS = 5  # consecutive readings that must agree ...
 SETTLE_TOLERANCE_KIB = 64  # ... within this many KiB
 FD_MARGIN = 256  # descriptors beyond the connections: the loop, pipes, logs, imports
-
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 Progress = Callable[[str], None]
 
@@ -117,11 +113,11 @@ class Upgrade(asyncio.Protocol):
     """One client connection: send the upgrade request, check the 101, then stay idle."""
 
     def __init__(self, host: str, port: int) -> None:
-        key = base64.b64encode(os.urandom(16))
-        self.accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        key = generate_key()
+        self.accept = accept_key(key).encode()
         self.request = (
             f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.buffer = b""
@@ -210,6 +206,7 @@ async def _measure(server: Server, connections: int, progress: Progress, name: s
             raise ConnectionError(f"the server closed {lost} idle connection(s) before the reading")
         return {
             "ok": True,
+            "status": "ok",
             "error": None,
             "rss_before_kib": before,
             "rss_after_kib": after,
@@ -221,8 +218,36 @@ async def _measure(server: Server, connections: int, progress: Progress, name: s
         await asyncio.sleep(0)  # let the loop run the aborts' callbacks before it closes
 
 
-def _failure(error: str) -> dict:
-    return {"ok": False, "error": error, "rss_before_kib": 0, "rss_after_kib": 0, "per_connection_kib": 0.0}
+def _failure(error: str, status: str = "failed") -> dict:
+    return {
+        "ok": False,
+        "status": status,
+        "error": error,
+        "rss_before_kib": 0,
+        "rss_after_kib": 0,
+        "per_connection_kib": 0.0,
+    }
+
+
+def _skipped(why: str) -> dict:
+    return _failure(why, "skipped")
+
+
+def status(result: dict) -> str:
+    """The status of one server's figures: "ok", "failed" or "skipped" (the measurement does not apply: raw TCP, an absent optional
+    peer; not a failure) of one server's figures; files from before "status" existed said
+    "skipped: ..." in the error."""
+    if result.get("status") in ("ok", "failed", "skipped"):
+        return result["status"]
+    if result.get("ok"):
+        return "ok"
+    return "skipped" if str(result.get("error") or "").startswith("skipped") else "failed"
+
+
+def reason(result: dict) -> str:
+    """The first line of a server's error or skip reason ("" when it was measured)."""
+    text = str(result.get("error") or "").splitlines()
+    return text[0].removeprefix("skipped: ") if text else ""
 
 
 def measure_one(name: str, connections: int, progress: Progress, core: int = 0) -> dict:
@@ -233,11 +258,11 @@ def measure_one(name: str, connections: int, progress: Progress, core: int = 0) 
     if spec is None:
         return _failure(f"unknown server {name!r}")
     if spec.protocol != "ws":
-        return _failure(f"skipped: {name} is not a WebSocket server (no handshake)")
+        return _skipped(f"{name} is not a WebSocket server (no handshake)")
     try:
         server = start_server(name, core, progress)
     except ServerSkipped as exc:
-        return _failure(f"skipped: {exc}")
+        return _skipped(str(exc))
     except BenchError as exc:
         return _failure(f"did not start: {exc}")
     try:
@@ -258,11 +283,12 @@ def measure_one(name: str, connections: int, progress: Progress, core: int = 0) 
 def measure_idle(server_names: Sequence[str], connections: int, progress: Progress) -> dict:
     """Server RSS growth per idle WebSocket connection, in KiB, for each server.
 
-    Returns ``{"connections": N, "servers": {name: {"ok", "error", "rss_before_kib",
+    Returns ``{"connections": N, "servers": {name: {"ok", "status", "error", "rss_before_kib",
     "rss_after_kib", "per_connection_kib"}}}`` (measured ones also have "open_s", the
-    seconds the N handshakes took); a server that fails to start, dies, or refuses
-    connections is ``ok: False`` with the error ("skipped: ..." when the measurement does
-    not apply: raw TCP, an absent optional peer), and the others still run.
+    seconds the N handshakes took).  ``status`` is "ok", "failed" (the server failed to
+    start, died or refused connections: ``error`` says how) or "skipped" (the measurement
+    does not apply: raw TCP, an absent optional peer; ``error`` says why; not a failure);
+    ``ok`` is ``status == "ok"``.  The other servers still run after a failure.
     """
     if connections < 1:
         raise ValueError("connections must be >= 1")
@@ -278,8 +304,10 @@ def measure_idle(server_names: Sequence[str], connections: int, progress: Progre
         results[name] = result
         if result["ok"]:
             progress(f"{name}: {result['per_connection_kib']:.1f} KiB per idle connection")
+        elif result["status"] == "skipped":
+            progress(f"{name}: skipped: {reason(result)}")
         else:
-            progress(f"{name}: FAILED: {str(result['error']).splitlines()[0]}")
+            progress(f"{name}: FAILED: {reason(result)}")
     return {"connections": connections, "servers": results}
 
 
@@ -294,8 +322,7 @@ def render_text(memory: dict) -> str:
                 f"   (RSS {r['rss_before_kib']:,} -> {r['rss_after_kib']:,} KiB)"
             )
         else:
-            error = str(r["error"]).splitlines()[0]
-            lines.append(f"  {label:<22}  {error if error.startswith('skipped') else 'failed: ' + error}")
+            lines.append(f"  {label:<22}  {status(r)}: {reason(r)}")
     return "\n".join(lines)
 
 
@@ -325,10 +352,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(memory, f, indent=1)
-    failed = [
-        r for r in memory["servers"].values() if not r["ok"] and not str(r["error"]).startswith("skipped")
-    ]
-    return 1 if failed else 0
+    return 1 if any(status(r) == "failed" for r in memory["servers"].values()) else 0
 
 
 if __name__ == "__main__":

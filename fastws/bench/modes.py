@@ -35,9 +35,16 @@ from .servers import DEFLATE_REFERENCE_SERVER, REFERENCE_SERVER, SERVERS
 
 MODES = ("roundtrip", "pipelined", "connections", "clients", "crosscheck")
 LEGACY_MODES = {"both": ("roundtrip", "clients"), "servers": ("roundtrip",), "clients": ("clients",)}
+# Result files from before tables had a "mode": the mode of each table key they used.
+LEGACY_TABLE_MODES = {
+    "servers": "roundtrip",
+    "clients": "clients",
+    "deflate": "roundtrip",
+    "deflate-xcheck": "crosscheck",
+    "deflate-pipe": "pipelined",
+}
 CONNECTIONS_MAX_SIZE = 100 * 1024
 DEFAULT_TEXT_MAX_SIZE = 8 * 1024
-UNITS = {"roundtrip": "round trips/s", "crosscheck": "round trips/s", "clients": "round trips/s"}
 
 
 @dataclass(frozen=True)
@@ -100,14 +107,13 @@ class Table:
     @classmethod
     def from_json(cls, data: dict) -> Table:
         # Files from before the modes existed: "servers", "clients" and "deflate*" keys only.
-        legacy_mode = {"servers": "roundtrip", "clients": "clients", "deflate-pipe": "pipelined"}
         return cls(
             data["key"],
             data["title"],
             data["cpu_of"],
             tuple(Row(r["label"], Case.from_json(r)) for r in data["rows"]),
             Case.from_json(data["reference"]),
-            data.get("mode", legacy_mode.get(data["key"], "roundtrip")),
+            data.get("mode") or LEGACY_TABLE_MODES.get(data["key"], "roundtrip"),
             data.get("kind", "text" if data["key"].startswith("deflate") else "binary"),
             data.get("unit", "messages/s" if data["key"] == "deflate-pipe" else "round trips/s"),
             tuple(data.get("sizes") or ()),

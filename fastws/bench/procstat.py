@@ -19,7 +19,6 @@ import time
 from typing import NamedTuple, Optional, Sequence
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-TICK_NS = 1_000_000_000 // CLK_TCK
 
 
 def stat_cpu_ticks(pid: int) -> tuple[int, int]:

@@ -31,10 +31,6 @@ class Progress:
         self.last_plain = self.started
         self.shown = False  # a bar line is on screen (terminal only)
 
-    def restart(self) -> None:
-        """Time from now (after the start-up of servers and workers)."""
-        self.started = self.last_plain = time.monotonic()
-
     def note(self, text: str) -> None:
         """A line of its own (the bar, if any, is redrawn by the next update)."""
         self._clear()

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
+from . import memory
 from .common import format_size
 from .modes import Case, Table
 from .servers import REFERENCE_SERVER, SERVERS
-from .stats import aggregate, paired_ratio, summary_key
+from .stats import aggregate, median, paired_ratio, summary_key
 
 # Reference figures for this kind of machine, from the brief (256 B unless noted).
 REFERENCE_FIGURES = {
@@ -43,12 +44,6 @@ def _tables(data: dict) -> list[Table]:
 
 def _entry(data: dict, case: Case, size: int) -> Optional[dict]:
     return data["summary"].get(summary_key(case.key, size))
-
-
-def _median(entry: Optional[dict], metric: str) -> Optional[float]:
-    if entry is None or entry.get(metric) is None:
-        return None
-    return entry[metric]["median"]
 
 
 # --- targets -------------------------------------------------------------------
@@ -159,7 +154,7 @@ def _first_place(data: dict, table: Table, size: int) -> Optional[tuple[bool, st
         if row.case.client.startswith("raw-tcp"):
             continue  # the floor is not a competitor
         entry = _entry(data, row.case, size)
-        rate, cpu = _median(entry, "round_trips_per_s"), _median(entry, cpu_metric)
+        rate, cpu = median(entry, "round_trips_per_s"), median(entry, cpu_metric)
         if entry and entry["ok"] and rate is not None and cpu is not None:
             figures.append((row.label, rate, cpu, row.case == table.reference))
     ref = next((f for f in figures if f[3]), None)
@@ -361,7 +356,7 @@ def _fmt_plain(s: Optional[dict], fmt: str) -> str:
     return fmt.format(s["median"]) if s else "-"
 
 
-def _row_status(data: dict, entry: dict) -> str:
+def _row_status(entry: dict) -> str:
     return "skipped" if entry.get("status") == "skipped" else "FAILED"
 
 
@@ -377,7 +372,7 @@ def table_rows(data: dict, table: Table, size: int) -> list[list[str]]:
         if entry is None:
             continue
         if not entry["ok"]:
-            rows.append([row.label, _row_status(data, entry)] + ["-"] * (width - 1))
+            rows.append([row.label, _row_status(entry)] + ["-"] * (width - 1))
             continue
         rate, rate_spread = _fmt_rate(entry["round_trips_per_s"])
         cpu, cpu_spread = _fmt_us(entry[cpu_metric])
@@ -436,7 +431,7 @@ def table_notes(data: dict, table: Table) -> list[str]:
                 continue
             reason = ((entry.get("errors") or ["?"])[0] or "?").split("; its stderr")[0].splitlines()[0][:160]
             if not entry["ok"] and row.label not in notes:
-                notes[row.label] = f"{row.label}: {_row_status(data, entry)}: {reason}"
+                notes[row.label] = f"{row.label}: {_row_status(entry)}: {reason}"
             elif entry["ok"]:
                 notes[f"{row.label}|{size}"] = (
                     f"{row.label} @ {format_size(size)}: {entry['runs'] - entry['ok']} of {entry['runs']} "
@@ -502,11 +497,11 @@ def render_text(data: dict) -> str:
             out.append(f"-- {format_size(size)}")
             out.extend(_align([_headers(table, _same_core(data)), *rows]))
         out.extend("   " + note for note in table_notes(data, table))
-    memory = memory_rows(data)
-    if memory:
+    idle_rows = memory_rows(data)
+    if idle_rows:
         out.append("")
         out.append(f"== {_memory_title(data)}")
-        out.extend(_align([_MEMORY_HEAD, *memory]))
+        out.extend(_align([_MEMORY_HEAD, *idle_rows]))
     settings = deflate_settings_rows(data)
     if settings:
         out.append("")
@@ -533,15 +528,16 @@ def _memory_title(data: dict) -> str:
 
 
 def memory_rows(data: dict) -> list[list[str]]:
-    memory = data.get("memory") or {}
-    servers = memory.get("servers") or {}
+    servers = (data.get("memory") or {}).get("servers") or {}
     ref = servers.get(REFERENCE_SERVER) or {}
     ref_kib = ref.get("per_connection_kib") if ref.get("ok") else None
     rows = []
     for name, m in servers.items():
         label = SERVERS[name].label if name in SERVERS else name
-        if not m.get("ok"):
-            rows.append([label, "FAILED: " + str(m.get("error") or "?").splitlines()[0][:80], "", "", ""])
+        status = memory.status(m)
+        if status != "ok":
+            what = "skipped" if status == "skipped" else "FAILED"
+            rows.append([label, f"{what}: {(memory.reason(m) or '?')[:80]}", "", "", ""])
             continue
         per = m.get("per_connection_kib")
         ratio = (
@@ -611,13 +607,13 @@ def render_markdown(data: dict) -> str:
         if notes:
             out.extend(f"- {note}" for note in notes)
             out.append("")
-    memory = memory_rows(data)
-    if memory:
+    idle_rows = memory_rows(data)
+    if idle_rows:
         out.append(f"#### {_memory_title(data)}")
         out.append("")
         out.append("| " + " | ".join(_MEMORY_HEAD) + " |")
         out.append("|" + "---|" * len(_MEMORY_HEAD))
-        out.extend("| " + " | ".join(r) + " |" for r in memory)
+        out.extend("| " + " | ".join(r) + " |" for r in idle_rows)
         out.append("")
     settings = deflate_settings_rows(data)
     if settings:

@@ -38,6 +38,7 @@ from .modes import Case, Table, cases_of
 from .servers import SERVERS, node
 
 START_TIMEOUT = 30.0
+ANSWER_SLACK = 60.0  # seconds beyond warm-up + duration before a client worker counts as stuck
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -112,6 +113,20 @@ class LineReader:
         return line.decode()
 
 
+def _spawn(cmd: list[str], env: Optional[dict], what: str) -> tuple[subprocess.Popen, IO[bytes]]:
+    """Start ``cmd`` with pipes on stdin and stdout and its stderr in a temporary file (returned);
+    BenchError if it cannot be started."""
+    log = tempfile.TemporaryFile()
+    try:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=_env(env), cwd=PROJECT_ROOT
+        )
+    except OSError as exc:
+        log.close()
+        raise BenchError(f"{what}: cannot start {cmd[0]}: {exc}") from exc
+    return proc, log
+
+
 def _tail(log: IO[bytes], limit: int = 3000) -> str:
     try:
         log.flush()
@@ -176,20 +191,7 @@ class ServerProcess:
         cmd = [*_pin(core), *program, "--host", HOST, "--watch-stdin", *spec.args]
         if spec.runtime == "node":
             cmd += ["--max-size", str(MAX_SIZE)]
-        log = tempfile.TemporaryFile()
-        try:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                env=_env(extra),
-                cwd=PROJECT_ROOT,
-            )
-        except OSError as exc:
-            log.close()
-            raise BenchError(f"server {name}: cannot start {cmd[0]}: {exc}") from exc
-        return cls(name, proc, log)
+        return cls(name, *_spawn(cmd, extra, f"server {name}"))
 
     def wait_ready(self, deadline: float) -> None:
         """Read the ready lines (``# {json}``, then the port); BenchError if they do not come."""
@@ -261,8 +263,21 @@ class Worker:
             self.proc.stdin.flush()
         except OSError as exc:
             raise BenchError(f"client worker {self.name} is gone: {exc}{_tail(self.log)}") from exc
-        limit = command["warmup"] + command["duration"] + 60
-        return json.loads(self.reader.readline(time.monotonic() + limit))
+        limit = command["warmup"] + command["duration"] + ANSWER_SLACK
+        line = self.reader.readline(time.monotonic() + limit)
+        try:
+            result = json.loads(line)
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            raise BenchError(f"client worker {self.name}: answered {line[:200]!r}, not a JSON object")
+        return result
+
+    def kill(self) -> None:
+        """End it now (it timed out or broke the protocol: its next line cannot be trusted)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class Session:
@@ -290,41 +305,47 @@ class Session:
 
     def start(self, server_names: Sequence[str], client_names: Sequence[str]) -> None:
         """Start everything at once (they import in parallel), then wait for each one."""
-        launched: dict[str, ServerProcess] = {}
+        # Each process is registered as soon as it exists, so close() stops it whatever happens next.
         for name in server_names:
             try:
-                launched[name] = ServerProcess.launch(name, self.config.server_core, self.note)
+                self.servers[name] = ServerProcess.launch(name, self.config.server_core, self.note)
             except ServerSkipped as exc:
                 self._server_down(name, "skipped", str(exc))
             except BenchError as exc:
                 self._server_down(name, "failed", str(exc))
         for name in client_names:
-            log = tempfile.TemporaryFile()
             cmd = [*_pin(self.config.client_core), sys.executable, "-m", "fastws.bench.worker", name]
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=_env(), cwd=PROJECT_ROOT
-            )
+            try:
+                proc, log = _spawn(cmd, None, f"client worker {name}")
+            except BenchError as exc:
+                self._worker_down(name, str(exc))
+                continue
             self.workers[name] = Worker(name, proc, log)
         deadline = time.monotonic() + START_TIMEOUT
-        for name, server in launched.items():
+        for name, server in list(self.servers.items()):
             try:
                 server.wait_ready(deadline)
             except (BenchError, ValueError) as exc:
+                del self.servers[name]
                 server.stop()
                 self._server_down(name, "failed", f"did not start: {exc}")
                 continue
-            self.servers[name] = server
             self.server_status[name] = {"status": "ok", "error": None}
         for name, worker in list(self.workers.items()):
             try:
                 ready = json.loads(worker.reader.readline(deadline))
                 worker.version = ready.get("version", "?")
-            except (BenchError, ValueError) as exc:
-                self.worker_errors[name] = f"client worker {name} did not start: {exc}"
-                self.note(f"FAILED: {self.worker_errors[name].splitlines()[0].removesuffix('; its stderr:')}")
-                _stop(worker.proc)
-                worker.log.close()
-                del self.workers[name]
+            except (BenchError, ValueError, AttributeError) as exc:
+                self._worker_down(name, f"client worker {name} did not start: {exc}")
+
+    def _worker_down(self, name: str, error: str) -> None:
+        """Client worker ``name`` cannot be used (any more): its runs fail at once with ``error``."""
+        self.worker_errors[name] = error
+        self.note(f"FAILED: {error.splitlines()[0].removesuffix('; its stderr:')}")
+        worker = self.workers.pop(name, None)
+        if worker is not None:
+            worker.kill()
+            worker.log.close()
 
     def _server_down(self, name: str, status: str, error: str) -> None:
         self.server_status[name] = {"status": status, "error": error}
@@ -359,10 +380,10 @@ class Session:
         try:
             result = self.workers[case.client].run(command)
         except BenchError as exc:
+            # It died, timed out or answered garbage: a late answer would be read as the next
+            # run's, so it is killed and its remaining runs fail at once; the session goes on.
             result = {"ok": False, "error": str(exc)}
-            worker = self.workers[case.client]
-            if worker.proc.poll() is not None:  # the worker died: its remaining runs fail at once
-                self.worker_errors[case.client] = str(exc)
+            self._worker_down(case.client, str(exc))
         if not result.get("ok"):
             result.setdefault("status", "failed")
             if not server.alive():  # the server crashed under this run: say so rather than the client's view

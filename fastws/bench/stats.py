@@ -63,6 +63,13 @@ def aggregate(runs: Sequence[dict]) -> dict:
     return summary
 
 
+def median(entry: Optional[dict], metric: str) -> Optional[float]:
+    """The median of ``metric`` in a summary entry of :func:`aggregate` (None: no figure)."""
+    if entry is None or entry.get(metric) is None:
+        return None
+    return entry[metric]["median"]
+
+
 def summary_key(case_key: str, size: int) -> str:
     return f"{case_key}|{size}"
 

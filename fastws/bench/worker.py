@@ -9,6 +9,10 @@ one JSON command per line on stdin; the worker runs it on its uvloop loop and
 answers one JSON line on stdout.  Library imports and loop creation are paid
 once, not per run.  Command fields: host, port, size, warmup, duration,
 server_pid, cores (see ``clients/_base.py``).  ``{"op": "quit"}`` or EOF ends it.
+
+The protocol is spoken on a duplicate of file descriptor 1, taken before any
+library is imported; ``sys.stdout`` (and fd 1) then point at stderr, so a
+library that prints cannot corrupt an answer.
 """
 
 from __future__ import annotations
@@ -16,14 +20,26 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import sys
 import traceback
+from typing import IO
+
+
+def _protocol_stream() -> IO[str]:
+    """The answer channel: a duplicate of fd 1; fd 1 and ``sys.stdout`` become stderr."""
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # also what C code and subprocesses write to fd 1
+    sys.stdout = sys.stderr
+    return out
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m fastws.bench.worker <client-name>", file=sys.stderr)
         return 2
+    out = _protocol_stream()
     from .clients import CLIENTS
     from .servers._common import version
 
@@ -43,7 +59,6 @@ def main(argv: list[str]) -> int:
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    out = sys.stdout
     out.write(json.dumps({"ready": True, "client": name, "version": version(distribution)}) + "\n")
     out.flush()
     for line in sys.stdin:

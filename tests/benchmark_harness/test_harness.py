@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +18,37 @@ from pathlib import Path
 import pytest
 
 from fastws.bench import chart, memory
+from fastws.bench.servers import SERVERS, TEST_SERVERS
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# A server that cannot start (the registry's test entry: it exits on an unknown option).
+# A server that cannot start (the registry's test entry: it exits on an unknown option); registered
+# only with FASTWS_BENCH_TEST_SERVERS=1, which bench() sets and the ``test_servers`` fixture mimics.
 BROKEN = "test-broken"
+TEST_ENV = {"FASTWS_BENCH_TEST_SERVERS": "1"}
 
 
-def bench(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+def bench(args: list[str], timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "fastws", "bench", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **TEST_ENV, **(env or {})},
+    )
+
+
+@pytest.fixture
+def test_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test-only servers in this process's registry (and in the servers it starts)."""
+    for name, spec in TEST_SERVERS.items():
+        monkeypatch.setitem(SERVERS, name, spec)
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 def assert_png(path: Path) -> None:
@@ -122,6 +143,7 @@ def test_measure_idle_gives_positive_figures() -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.usefixtures("test_servers")
 def test_measure_idle_reports_failures_and_keeps_going() -> None:
     names = ["no-such-server", BROKEN, "raw-tcp", "fastws"]
     result = memory.measure_idle(names, 50, lambda _: None)
@@ -131,8 +153,11 @@ def test_measure_idle_reports_failures_and_keeps_going() -> None:
         assert servers[name]["ok"] is False and servers[name]["error"], (name, servers[name])
     assert "unknown" in servers["no-such-server"]["error"]
     assert "did not start" in servers[BROKEN]["error"]
-    assert "skipped" in servers["raw-tcp"]["error"]
+    assert [servers[n]["status"] for n in names] == ["failed", "failed", "skipped", "ok"]
+    assert "not a WebSocket server" in servers["raw-tcp"]["error"]
     assert servers["fastws"]["ok"] and servers["fastws"]["per_connection_kib"] > 0
+    text = memory.render_text(result)
+    assert "skipped: raw-tcp is not a WebSocket server" in text and "failed: unknown server" in text
 
 
 @pytest.mark.timeout(10)
@@ -324,3 +349,75 @@ def test_chart_command_line_writes_beside_the_results(tmp_path: Path) -> None:
     results.write_text(json.dumps(synthetic_results()))
     assert chart.main([str(results)]) == 0
     assert_png(tmp_path / "echo.png")
+
+
+# --- (e) exit status, usage errors, misbehaving client workers ---------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_skipped_optional_peer_in_the_memory_table_is_not_a_failure() -> None:
+    args = ["--quick", "-q", "--modes", "clients", "--clients", "fastws", "--sizes", "256", "--no-json"]
+    done = bench(
+        [*args, "--servers", "fastws,node-ws", "--memory-connections", "20"],
+        50,
+        env={"FASTWS_BENCH_NODE": "/nonexistent"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "memory table failed" not in done.stderr
+    assert "memory table: skipped node-ws" in done.stderr
+    assert "skipped:" in done.stdout and "FAILED" not in done.stdout
+
+
+def test_exit_status_counts_memory_failures_not_skips(capsys: pytest.CaptureFixture[str]) -> None:
+    from fastws.bench.__main__ import _exit_status
+
+    skipped = {"ok": False, "status": "skipped", "error": "Node.js not found"}
+    legacy_skipped = {"ok": False, "error": "skipped: raw-tcp is not a WebSocket server"}
+    failed = {"ok": False, "status": "failed", "error": "did not start"}
+    data = {
+        "runs": [],
+        "memory": {"connections": 1, "servers": {"node-ws": skipped, "raw-tcp": legacy_skipped}},
+    }
+    assert _exit_status(data) == 0
+    data["memory"]["servers"]["picows"] = failed
+    assert _exit_status(data) == 1
+    assert "memory table failed for picows" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(30)
+def test_report_of_a_missing_or_foreign_file_is_a_usage_error(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"config": {}, "tables": []}))
+    for path, says in ((tmp_path / "missing.json", "cannot read"), (foreign, "'runs'")):
+        done = bench(["--report", str(path)], 20)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and says in done.stderr, done.stderr
+
+
+def test_test_servers_are_hidden_without_the_variable() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in TEST_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "fastws", "bench", "--list"], cwd=ROOT, capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0 and "fastws-pure" in done.stdout and BROKEN not in done.stdout
+
+
+@pytest.mark.timeout(90)
+def test_misbehaving_client_workers_do_not_end_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastws.bench import runner
+    from fastws.bench.modes import Case
+
+    monkeypatch.setattr(runner, "ANSWER_SLACK", 2.0)
+    chatty, stuck = (f"tests.benchmark_harness.harness_clients:{f}" for f in ("chatty", "stuck"))
+    config = runner.Config(sizes=[256], duration=0.05, warmup=0.02, repeat=1)
+    with runner.Session(config, note=lambda _: None) as session:
+        session.start(["fastws"], [chatty, stuck, "fastws"])
+        assert session.run(Case("fastws", chatty), 256)["ok"]  # its print went to stderr
+        first = session.run(Case("fastws", stuck), 256)
+        assert not first["ok"] and "no answer" in first["error"], first
+        assert session.workers.get(stuck) is None  # killed: a late answer cannot be misread
+        again = session.run(Case("fastws", stuck), 256)
+        assert again["status"] == "failed" and again["error"] == first["error"]
+        assert session.run(Case("fastws", "fastws"), 256)["ok"]  # the session goes on
+        procs = [s.proc for s in session.servers.values()] + [w.proc for w in session.workers.values()]
+    assert all(p.poll() is not None for p in procs)

@@ -23,7 +23,6 @@ the wire (frame headers included).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from ..common import MAX_SIZE
 from ..payloads import json_pool
 from ._base import EchoMismatch, Recorder, ws_url
+from .fastws_clients import close
 
 WINDOW_BITS = 12
 LEVEL = 1
@@ -46,8 +46,19 @@ class TextRecorder(Recorder):
     def __init__(self, command: dict) -> None:
         self.pool: tuple[str, ...] = json_pool(command["size"])
         self.extension = "?"  # the agreed permessage-deflate parameters, as the client saw them
-        command = dict(command)
+        self.pool_size = len(self.pool)
+        self.received = 0  # echoes so far: the one expected next is pool[received % pool_size]
         super().__init__(command)
+
+    def on_echo(self, message: Any, now: int) -> bool:
+        """Every echo is compared with the document sent (they are all different)."""
+        index = self.received
+        self.received += 1
+        if message != self.pool[index % self.pool_size]:
+            self.fail(self.mismatch(message, index))
+            return False
+        self.checked += 1
+        return now < self.deadline or self.at_deadline(now)
 
     def mismatch(self, got: Any, index: int) -> EchoMismatch:
         what = f"{len(got)} characters" if isinstance(got, str) else f"a {type(got).__name__}"
@@ -80,16 +91,16 @@ def _fastws_listener_class():
     class DeflateLoadListener(Listener):
         """Sends the next document from ``on_message``; ``window`` messages in flight."""
 
-        def __init__(self, recorder: TextRecorder, done: asyncio.Future, window: int) -> None:
+        def __init__(self, recorder: TextRecorder, window: int) -> None:
             self.rec = recorder
-            self.done = done
+            self.done = recorder.done
+            self.on_echo = recorder.on_echo
             self.window = window
             self.pool = recorder.pool
             self.n = len(recorder.pool)
             self.append = recorder.latencies.append
             self.sent_at: collections.deque[int] = collections.deque()
             self.next_send = 0
-            self.received = 0
 
         def go(self, ws) -> None:  # type: ignore[no-untyped-def]
             self.rec.begin()
@@ -106,24 +117,11 @@ def _fastws_listener_class():
             if self.done.done():
                 return  # in flight when the window closed
             self.append(now - self.sent_at.popleft())
-            index = self.received
-            self.received += 1
-            try:
-                if message != self.pool[index % self.n]:
-                    raise self.rec.mismatch(message, index)
-                self.rec.checked += 1
-                if now >= self.rec.deadline and not self.rec.advance(now):
-                    self.done.set_result(None)
-                    return
-            except Exception as exc:
-                if not self.done.done():
-                    self.done.set_exception(exc)
-                return
-            self._send(ws)
+            if self.on_echo(message, now):
+                self._send(ws)
 
         def on_close(self, ws, code, reason) -> None:  # type: ignore[no-untyped-def]
-            if not self.done.done():
-                self.done.set_exception(ConnectionError(f"connection closed: {code} {reason}"))
+            self.rec.fail(ConnectionError(f"connection closed: {code} {reason}"))
 
     return DeflateLoadListener
 
@@ -131,10 +129,8 @@ def _fastws_listener_class():
 async def _run_fastws(command: dict, window: int) -> dict:
     from fastws.client import connect
 
-    loop = asyncio.get_running_loop()
     recorder = TextRecorder(command)
-    done = loop.create_future()
-    listener = _fastws_listener_class()(recorder, done, window)
+    listener = _fastws_listener_class()(recorder, window)
     ws = await connect(
         ws_url(command),
         listener=lambda: listener,
@@ -156,12 +152,9 @@ async def _run_fastws(command: dict, window: int) -> dict:
     )
     try:
         listener.go(ws)
-        await done
+        await recorder.done
     finally:
-        try:
-            await asyncio.wait_for(ws.close(), 5)
-        except Exception:
-            ws.abort()
+        await close(ws)
     result = recorder.result()
     result["window"] = window
     return result
@@ -185,6 +178,7 @@ async def run_websockets(command: dict) -> dict:
     recorder = TextRecorder(command)
     pool, n = recorder.pool, len(recorder.pool)
     append = recorder.latencies.append
+    on_echo = recorder.on_echo
     perf = time.perf_counter_ns
     factory = ClientPerMessageDeflateFactory(
         server_max_window_bits=WINDOW_BITS,
@@ -210,10 +204,8 @@ async def run_websockets(command: dict) -> dict:
             message = await ws.recv()
             now = perf()
             append(now - sent)
-            if message != expected:
-                raise recorder.mismatch(message, i)
-            recorder.checked += 1
             i += 1
-            if now >= recorder.deadline and not recorder.advance(now):
+            if not on_echo(message, now):
                 break
+    await recorder.done
     return recorder.result()

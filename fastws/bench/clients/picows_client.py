@@ -19,20 +19,17 @@ from ._base import Recorder, ws_url
 async def run(command: dict) -> dict:
     from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
-    recorder = Recorder(command)
+    recorder = Recorder(command, text_as_bytes=True)
     msg_type = WSMsgType.TEXT if recorder.text else WSMsgType.BINARY
-    payload = recorder.payload.encode() if recorder.text else recorder.payload
 
     class LoadListener(WSListener):
-        def __init__(self, recorder: Recorder, done: asyncio.Future) -> None:
+        def __init__(self, recorder: Recorder) -> None:
             super().__init__()
             self.rec = recorder
-            self.done = done
-            self.size = recorder.size
-            self.payload = payload
+            self.on_echo = recorder.on_echo
+            self.payload = recorder.payload  # the UTF-8 bytes for text
             self.append = recorder.latencies.append
             self.sent = 0
-            self.unchecked = True
             self.transport = None
 
         def on_ws_connected(self, transport) -> None:  # type: ignore[no-untyped-def]
@@ -46,36 +43,19 @@ async def run(command: dict) -> dict:
         def on_ws_frame(self, transport, frame) -> None:  # type: ignore[no-untyped-def]
             now = time.perf_counter_ns()
             if frame.msg_type != msg_type:
-                if frame.msg_type == WSMsgType.CLOSE and not self.done.done():
-                    self.done.set_exception(ConnectionError("server closed the connection"))
+                if frame.msg_type == WSMsgType.CLOSE:
+                    self.rec.fail(ConnectionError("server closed the connection"))
                 return
             self.append(now - self.sent)
-            message = frame.get_payload_as_bytes()
-            try:
-                if len(message) != self.size:
-                    raise self.rec.wrong_size(len(message))
-                if self.unchecked:
-                    self.rec.check(message.decode() if self.rec.text else message)
-                    self.unchecked = False
-                if now >= self.rec.deadline and not self.rec.advance(now):
-                    self.rec.check(message.decode() if self.rec.text else message)
-                    self.done.set_result(None)
-                    return
-            except Exception as exc:
-                if not self.done.done():
-                    self.done.set_exception(exc)
-                return
-            self.sent = time.perf_counter_ns()
-            transport.send(msg_type, self.payload)
+            if self.on_echo(frame.get_payload_as_bytes(), now):
+                self.sent = time.perf_counter_ns()
+                transport.send(msg_type, self.payload)
 
         def on_ws_disconnected(self, transport) -> None:  # type: ignore[no-untyped-def]
-            if not self.done.done():
-                self.done.set_exception(ConnectionError("disconnected"))
+            self.rec.fail(ConnectionError("disconnected"))
 
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
     transport, listener = await ws_connect(
-        lambda: LoadListener(recorder, done),
+        lambda: LoadListener(recorder),
         ws_url(command),
         enable_auto_ping=False,
         max_frame_size=MAX_SIZE,
@@ -83,7 +63,7 @@ async def run(command: dict) -> dict:
     )
     try:
         listener.go()
-        await done
+        await recorder.done
     finally:
         try:
             transport.send_close(WSCloseCode.OK)

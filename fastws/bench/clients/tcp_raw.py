@@ -14,15 +14,13 @@ import time
 
 from ._base import Recorder
 
-NAME = "raw-tcp"
-DISTRIBUTION = "uvloop"
 DEFAULT_WINDOW = 16
 
 
 class _Load(asyncio.Protocol):
-    def __init__(self, recorder: Recorder, done: asyncio.Future, window: int) -> None:
+    def __init__(self, recorder: Recorder, window: int) -> None:
         self.rec = recorder
-        self.done = done
+        self.done = recorder.done
         self.window = window
         self.size = recorder.size
         self.payload = recorder.payload
@@ -53,38 +51,31 @@ class _Load(asyncio.Protocol):
         now = time.perf_counter_ns()
         rec = self.rec
         complete, self.got = divmod(got, self.size)
-        try:
-            if self.keep is not None:
-                rec.check(self.keep[: self.size])
-                self.keep = None
-            for _ in range(complete):
-                self.append(now - self.sent_at.popleft())
-            if now >= rec.deadline and not rec.advance(now):
-                self.done.set_result(None)
+        for _ in range(complete):
+            self.append(now - self.sent_at.popleft())
+        if self.keep is not None:  # the first echo, compared byte for byte
+            message, self.keep = self.keep[: self.size], None
+            if not rec.on_echo(message, now):
                 return
-        except Exception as exc:
-            if not self.done.done():
-                self.done.set_exception(exc)
+        elif now >= rec.deadline and not rec.at_deadline(now):
             return
         for _ in range(complete):
             self.sent_at.append(time.perf_counter_ns())
             self.transport.write(self.payload)  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
+        self.rec.fail(ConnectionError(f"connection lost: {exc}"))
 
 
 async def _run(command: dict, window: int) -> dict:
     loop = asyncio.get_running_loop()
     recorder = Recorder({**command, "kind": "binary"})  # bytes are bytes: no text floor
-    done = loop.create_future()
     transport, proto = await loop.create_connection(
-        lambda: _Load(recorder, done, window), command["host"], command["port"]
+        lambda: _Load(recorder, window), command["host"], command["port"]
     )
     try:
         proto.go()
-        await done
+        await recorder.done
     finally:
         transport.close()
     result = recorder.result()

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 from ..common import MAX_SIZE
-from ._base import Recorder, ws_url
+from ._base import Recorder, await_loop, ws_url
 
 
 async def run(command: dict) -> dict:
     from websockets.asyncio.client import connect
 
-    recorder = Recorder(command)
-    payload, size = recorder.payload, recorder.length  # str for text: sent as a text message
-    append = recorder.latencies.append
-    perf = time.perf_counter_ns
+    recorder = Recorder(command)  # str payload for text: sent as a text message
     async with connect(
         ws_url(command),
         compression=None,
@@ -22,21 +17,5 @@ async def run(command: dict) -> dict:
         ping_interval=None,
         proxy=None,
     ) as ws:
-        recorder.begin()
-        sent = perf()
-        await ws.send(payload)
-        message = await ws.recv()
-        append(perf() - sent)
-        recorder.check(message)
-        while True:
-            sent = perf()
-            await ws.send(payload)
-            message = await ws.recv()
-            now = perf()
-            append(now - sent)
-            if len(message) != size:
-                raise recorder.wrong_size(len(message))
-            if now >= recorder.deadline and not recorder.advance(now):
-                recorder.check(message)
-                break
+        await await_loop(recorder, ws.send, ws.recv)
     return recorder.result()

@@ -3,7 +3,8 @@
 A server script defines ``async def start(host, port) -> (port, info, stop)``
 and calls :func:`main` with it.  Scripts that support permessage-deflate also
 take ``deflate=`` (a :data:`DEFLATE_PRESETS` name), passed only when the
-command line has ``--deflate PRESET``.  ``main``:
+command line has ``--deflate PRESET``, and the fastws one ``engine=`` (passed
+only with ``--engine NAME``).  ``main``:
 
 * runs on a fresh uvloop loop (uvloop everywhere, so only the library differs);
 * prints ``# {json}`` (what runs: implementation, versions) then the port
@@ -47,6 +48,10 @@ def _arguments(name: str) -> argparse.Namespace:
         choices=DEFLATE_PRESETS,
         help="accept permessage-deflate with these settings (default: compression off)",
     )
+    parser.add_argument(
+        "--engine",
+        help="fastws only, with --deflate: the deflate engine of its kernels (a prototype: isal, zlib-ng)",
+    )
     return parser.parse_args()
 
 
@@ -65,7 +70,7 @@ def main(name: str, start: Start, new_loop: Optional[Callable[[], asyncio.Abstra
 
 
 async def _serve(loop: asyncio.AbstractEventLoop, start: Start, args: argparse.Namespace) -> None:
-    extra = {"deflate": args.deflate} if args.deflate else {}
+    extra = {name: value for name in ("deflate", "engine") if (value := getattr(args, name))}
     port, info, stop_server = await start(args.host, args.port, **extra)
     stop = loop.create_future()
 

@@ -16,7 +16,6 @@ not change the comparison silently.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Optional
 
 from ..common import MAX_SIZE
@@ -26,11 +25,6 @@ from ._common import main, version
 # feature): the deflate kernels are fastws's pure-Python twin (fastws/_deflate_py.py) loaded a
 # second time with its ``zlib`` module swapped for python-isal's ``isal_zlib`` or zlib-ng's
 # ``zlib_ng``, both drop-in zlib APIs; handed to fastws through PerMessageDeflate(implementation=...).
-ENGINE: Optional[str] = None
-if "--engine" in sys.argv:
-    _i = sys.argv.index("--engine")
-    ENGINE = sys.argv[_i + 1]
-    del sys.argv[_i : _i + 2]
 ENGINES = {"isal": ("isal.isal_zlib", "isal"), "zlib-ng": ("zlib_ng.zlib_ng", "zlib-ng")}
 
 
@@ -53,7 +47,7 @@ def _engine_kernels(name: str):  # type: ignore[no-untyped-def]
     return kernels, f"{distribution} {version(distribution)}"
 
 
-async def start(host: str, port: int, deflate: Optional[str] = None):
+async def start(host: str, port: int, deflate: Optional[str] = None, engine: Optional[str] = None):
     from fastws import codec
     from fastws import deflate as deflate_module
     from fastws.echo import EchoListener
@@ -66,11 +60,13 @@ async def start(host: str, port: int, deflate: Optional[str] = None):
         )
     compression: object = None  # same settings for every library: no permessage-deflate
     settings: dict = {}
-    kernels, engine = None, None
-    if ENGINE is not None:
+    kernels, engine_version = None, None
+    if engine is not None:
+        if engine not in ENGINES:
+            raise SystemExit(f"--engine: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
         if not deflate:
             raise SystemExit("--engine needs --deflate")
-        kernels, engine = _engine_kernels(ENGINE)
+        kernels, engine_version = _engine_kernels(engine)
     if deflate == "equal":
         compression = deflate_module.PerMessageDeflate(
             server_max_window_bits=12, mem_level=5, level=1, implementation=kernels
@@ -91,8 +87,8 @@ async def start(host: str, port: int, deflate: Optional[str] = None):
         }
         if getattr(getattr(ext, "_mod", deflate_module), "COMPRESSION_BACKEND", "zlib") != "zlib":
             settings["kernels"] += "+" + getattr(ext, "_mod", deflate_module).COMPRESSION_BACKEND  # "c+isal"
-        if engine:
-            settings["engine"] = engine
+        if engine_version:
+            settings["engine"] = engine_version
         elif deflate_module.IMPLEMENTATION != want:
             raise SystemExit(
                 f"fastws deflate kernels are {deflate_module.IMPLEMENTATION!r}, expected {want!r}"

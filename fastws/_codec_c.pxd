@@ -41,6 +41,7 @@ cdef class FrameParser:
     cdef bint _closed
 
     cdef list _feed_object(self, object data)
+    cdef list _feed_ptr(self, const unsigned char *buf, Py_ssize_t n)
     cdef int _feed(self, const unsigned char *buf, Py_ssize_t end, list frames) except -1
     cdef Py_ssize_t _read_header(self, const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end) except -2
     cdef Py_ssize_t _parse_header(self, const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end) except -2

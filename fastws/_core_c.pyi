@@ -8,6 +8,7 @@ from typing import Any, Awaitable, Final, Optional, Union
 IMPLEMENTATION: Final[str]
 OPEN: Final[int]
 WRITELINES_THRESHOLD: Final[int]
+READ_BUFFER_SIZE: Final[int]
 READY: Awaitable[None]
 
 class ProtocolCore:
@@ -22,6 +23,8 @@ class ProtocolCore:
     _deflate: Any
     _corked: Optional[list[bytes]]
     def data_received(self, data: bytes) -> None: ...
+    def get_buffer(self, sizehint: int) -> memoryview: ...
+    def buffer_updated(self, nbytes: int) -> None: ...
     def send(
         self, message: Union[str, bytes, bytearray, memoryview], compress: bool = True, text: bool = False
     ) -> Awaitable[None]:

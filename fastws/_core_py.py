@@ -9,6 +9,7 @@ lives here so the compiled twin can run it without a Python frame per call.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from .exceptions import ProtocolError
@@ -20,6 +21,21 @@ _OP_TEXT = 0x1
 _OP_BINARY = 0x2
 # Above this size a frame is written as header + payload (writelines), no copy.
 WRITELINES_THRESHOLD = 64 * 1024
+READ_BUFFER_SIZE = 256 * 1024
+
+# The buffer get_buffer() lends the transport: one per thread, shared by all its
+# connections, since buffer_updated() parses it before the next read can start and
+# the parser keeps nothing of it. No per-connection buffer: idle connections stay small.
+# Lent as a memoryview: asyncio's SSL transport slices what it gets and reads into the
+# slice, which must not be a copy.
+_local = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    view: memoryview | None = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(READ_BUFFER_SIZE))
+    return view
 
 
 class _Ready:
@@ -62,6 +78,18 @@ class ProtocolCore:
             error: ProtocolError | None = exc
         else:
             error = None
+        self._deliver(frames, error)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """asyncio.BufferedProtocol: the transport reads into this thread's shared buffer."""
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """asyncio.BufferedProtocol: ``nbytes`` were read into the buffer; parse them at once."""
+        # A copy: the pure parser may keep slices of what it is fed.
+        self.data_received(bytes(_read_buffer()[:nbytes]))
+
+    def _deliver(self, frames: list[Any], error: ProtocolError | None) -> None:
         listener = self.listener
         n = len(frames)
         if n > 1:

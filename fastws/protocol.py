@@ -1,4 +1,4 @@
-"""The connection: an ``asyncio.Protocol`` joining a transport to the codec.
+"""The connection: an ``asyncio.BufferedProtocol`` joining a transport to the codec.
 
 One class serves both sides and both APIs:
 
@@ -139,7 +139,7 @@ class _Discarding:
 _QUIET = 0.05
 
 
-class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type]
+class WebSocket(ProtocolCore, asyncio.BufferedProtocol):  # type: ignore[misc,valid-type]
     """One WebSocket connection (see the module docstring)."""
 
     # Set by the opening handshake (server.py / client.py).
@@ -209,7 +209,7 @@ class WebSocket(ProtocolCore, asyncio.Protocol):  # type: ignore[misc,valid-type
         if trailing:
             self.data_received(trailing)
 
-    # --- asyncio.Protocol ---------------------------------------------------
+    # --- asyncio.BufferedProtocol (reads: get_buffer / buffer_updated in the core) ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

@@ -249,21 +249,26 @@ cdef class FrameParser:
 
     cdef list _feed_object(self, object data):
         cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self._feed_ptr(<const unsigned char*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef list _feed_ptr(self, const unsigned char *buf, Py_ssize_t n):
+        """feed() from memory the caller owns (nothing of it is kept after the call)."""
         cdef list frames
         if self._error is not None:
             raise self._error
         frames = []
         if self._closed:
             return frames
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
-            self._feed(<const unsigned char*>view.buf, view.len, frames)
+            self._feed(buf, n, frames)
         except ProtocolError as exc:
             exc.frames = frames
             self._error = exc
             raise
-        finally:
-            PyBuffer_Release(&view)
         return frames
 
     cdef int _feed(self, const unsigned char *buf, Py_ssize_t end, list frames) except -1:

@@ -6,12 +6,20 @@ calls straight into C, and so does a listener's ``ws.send(...)``.
 """
 
 cimport cython
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.unicode cimport PyUnicode_Check
 
 from fastws._codec_c cimport Frame, FrameBuilder, FrameParser
 
+import threading
+
 from .exceptions import ProtocolError
+
+
+cdef extern from "pythread.h":
+    unsigned long PyThread_get_thread_ident()
 
 IMPLEMENTATION = "c"
 
@@ -23,6 +31,32 @@ cdef enum:
     _WRITELINES_THRESHOLD = 64 * 1024
 
 WRITELINES_THRESHOLD = _WRITELINES_THRESHOLD
+READ_BUFFER_SIZE = 256 * 1024
+
+# The buffer get_buffer() lends the transport: one per thread, shared by all its
+# connections, since buffer_updated() parses it before the next read can start and
+# the parser keeps nothing of it. No per-connection buffer: idle connections stay small.
+# Lent as a memoryview: asyncio's SSL transport slices what it gets and reads into the
+# slice, which must not be a copy.
+_local = threading.local()
+cdef bytearray _cached_buffer = None
+cdef object _cached_view = None
+cdef unsigned long _cached_thread = 0
+
+
+cdef bytearray _read_buffer():
+    global _cached_buffer, _cached_view, _cached_thread
+    cdef unsigned long ident = PyThread_get_thread_ident()
+    if _cached_buffer is not None and _cached_thread == ident:
+        return _cached_buffer
+    buf = getattr(_local, "buffer", None)
+    if buf is None:
+        buf = _local.buffer = bytearray(READ_BUFFER_SIZE)
+        _local.view = memoryview(buf)
+    _cached_buffer = buf
+    _cached_view = _local.view
+    _cached_thread = ident
+    return buf
 
 
 @cython.final
@@ -56,8 +90,6 @@ cdef class ProtocolCore:
         cdef object parser = self._parser
         cdef list frames
         cdef object error = None
-        cdef object listener
-        cdef Py_ssize_t n
         if parser is None:
             self._handshake_data(data)
             return
@@ -69,7 +101,32 @@ cdef class ProtocolCore:
         except ProtocolError as exc:
             frames = exc.frames
             error = exc
-        listener = self.listener
+        self._deliver(frames, error)
+
+    def get_buffer(self, Py_ssize_t sizehint):
+        """asyncio.BufferedProtocol: the transport reads into this thread's shared buffer."""
+        _read_buffer()
+        return _cached_view
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        """asyncio.BufferedProtocol: ``nbytes`` were read into the buffer; parse them at once."""
+        cdef object parser = self._parser
+        cdef const unsigned char *data = <const unsigned char*>PyByteArray_AS_STRING(_read_buffer())
+        cdef list frames
+        cdef object error = None
+        if type(parser) is not FrameParser:  # the handshake, a failed connection, the pure codec
+            self.data_received(PyBytes_FromStringAndSize(<const char*>data, nbytes))
+            return
+        try:
+            frames = (<FrameParser>parser)._feed_ptr(data, nbytes)
+        except ProtocolError as exc:
+            frames = exc.frames
+            error = exc
+        self._deliver(frames, error)
+
+    cdef _deliver(self, list frames, object error):
+        cdef object listener = self.listener
+        cdef Py_ssize_t n
         n = PyList_GET_SIZE(frames)
         if n > 1:
             self._corked = []

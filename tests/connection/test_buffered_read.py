@@ -1,0 +1,87 @@
+"""Reads go through asyncio.BufferedProtocol into one buffer per thread, shared by its connections.
+
+The buffer is lent to the transport by ``get_buffer`` and parsed by ``buffer_updated``
+before the next read; the parser keeps nothing of it. These tests check that the lent
+buffer is writable, per thread, and that connections on loops in two threads at once,
+with messages that span many reads, never see each other's bytes. The pure core is
+covered by ``test_pure_core.py`` rerunning this directory with ``FASTWS_PURE=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from typing import Any
+
+import pytest
+
+import fastws
+from fastws.echo import EchoListener
+from fastws.protocol import Options, WebSocket
+from fastws.runner import new_event_loop
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def lent_buffer() -> memoryview:
+    ws = WebSocket(False, Options(), asyncio.new_event_loop())
+    try:
+        return ws.get_buffer(-1)
+    finally:
+        ws.loop.close()
+
+
+def test_lent_buffer_is_writable_and_per_thread() -> None:
+    first, again = lent_buffer(), lent_buffer()
+    assert isinstance(first, memoryview) and not first.readonly and len(first) >= 64 * 1024
+    assert first.obj is again.obj  # shared by the connections of this thread
+    other: list[Any] = []
+    thread = threading.Thread(target=lambda: other.append(lent_buffer()))
+    thread.start()
+    thread.join()
+    assert other[0].obj is not first.obj
+
+
+def test_sliced_buffer_is_a_view() -> None:
+    """asyncio's SSL transport reads into ``buf[offset:]``: that must write into the buffer."""
+    buf = lent_buffer()
+    buf[10:][:3] = b"abc"
+    assert bytes(buf[10:13]) == b"abc"
+
+
+async def echo_many(seed: int, count: int) -> int:
+    rng = random.Random(seed)
+    messages = [rng.randbytes(rng.choice([0, 1, 125, 126, 4000, 70_000, 300_000])) for _ in range(count)]
+    async with await fastws.serve(EchoListener, "127.0.0.1", 0, compression=None, max_size=1 << 20) as srv:
+        async with fastws.connect(f"ws://127.0.0.1:{srv.port}/", compression=None, max_size=1 << 20) as ws:
+            for i in range(0, count, 8):  # a few in flight: reads hold several frames and parts of frames
+                batch = messages[i : i + 8]
+                for message in batch:
+                    await ws.send(message)
+                for message in batch:
+                    assert await ws.recv() == message
+    return count
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_two_threads_share_nothing(loop_kind: str) -> None:
+    if loop_kind == "uvloop":
+        pytest.importorskip("uvloop")
+    results: dict[int, Any] = {}
+
+    def worker(seed: int) -> None:
+        loop = new_event_loop(loop_kind)
+        try:
+            results[seed] = loop.run_until_complete(asyncio.wait_for(echo_many(seed, 200), 45))
+        except BaseException as exc:  # reported by the assertion below
+            results[seed] = exc
+        finally:
+            loop.close()
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(55)
+    assert results == {1: 200, 2: 200}

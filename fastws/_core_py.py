@@ -65,6 +65,7 @@ class ProtocolCore:
     # Frames sent while one read is dispatched, written together at its end (one
     # syscall, not one per echo); None when not corked. Only reads of several frames cork.
     _corked: Any = None
+    _lent: memoryview  # the buffer get_buffer() lent for the read in progress
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
@@ -82,12 +83,13 @@ class ProtocolCore:
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """asyncio.BufferedProtocol: the transport reads into this thread's shared buffer."""
-        return _read_buffer()
+        self._lent = _read_buffer()
+        return self._lent
 
     def buffer_updated(self, nbytes: int) -> None:
         """asyncio.BufferedProtocol: ``nbytes`` were read into the buffer; parse them at once."""
         # A copy: the pure parser may keep slices of what it is fed.
-        self.data_received(bytes(_read_buffer()[:nbytes]))
+        self.data_received(bytes(self._lent[:nbytes]))
 
     def _deliver(self, frames: list[Any], error: ProtocolError | None) -> None:
         listener = self.listener

@@ -6,9 +6,9 @@ calls straight into C, and so does a listener's ``ws.send(...)``.
 """
 
 cimport cython
-from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.memoryview cimport PyMemoryView_GET_BUFFER
 from cpython.unicode cimport PyUnicode_Check
 
 from fastws._codec_c cimport Frame, FrameBuilder, FrameParser
@@ -39,24 +39,21 @@ READ_BUFFER_SIZE = 256 * 1024
 # Lent as a memoryview: asyncio's SSL transport slices what it gets and reads into the
 # slice, which must not be a copy.
 _local = threading.local()
-cdef bytearray _cached_buffer = None
-cdef object _cached_view = None
+cdef object _cached_view = None  # the last thread's buffer, to skip the thread-local lookup
 cdef unsigned long _cached_thread = 0
 
 
-cdef bytearray _read_buffer():
-    global _cached_buffer, _cached_view, _cached_thread
+cdef object _read_buffer():
+    global _cached_view, _cached_thread
     cdef unsigned long ident = PyThread_get_thread_ident()
-    if _cached_buffer is not None and _cached_thread == ident:
-        return _cached_buffer
-    buf = getattr(_local, "buffer", None)
-    if buf is None:
-        buf = _local.buffer = bytearray(READ_BUFFER_SIZE)
-        _local.view = memoryview(buf)
-    _cached_buffer = buf
-    _cached_view = _local.view
+    if _cached_view is not None and _cached_thread == ident:
+        return _cached_view
+    view = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(READ_BUFFER_SIZE))
+    _cached_view = view
     _cached_thread = ident
-    return buf
+    return view
 
 
 @cython.final
@@ -85,6 +82,7 @@ cdef class ProtocolCore:
     # Frames sent while one read is dispatched, written together at its end (one
     # syscall, not one per echo); None when not corked. Only reads of several frames cork.
     cdef public object _corked
+    cdef object _lent  # the buffer get_buffer() lent for the read in progress
 
     def data_received(self, data):
         cdef object parser = self._parser
@@ -105,13 +103,13 @@ cdef class ProtocolCore:
 
     def get_buffer(self, Py_ssize_t sizehint):
         """asyncio.BufferedProtocol: the transport reads into this thread's shared buffer."""
-        _read_buffer()
-        return _cached_view
+        self._lent = _read_buffer()
+        return self._lent
 
     def buffer_updated(self, Py_ssize_t nbytes):
         """asyncio.BufferedProtocol: ``nbytes`` were read into the buffer; parse them at once."""
         cdef object parser = self._parser
-        cdef const unsigned char *data = <const unsigned char*>PyByteArray_AS_STRING(_read_buffer())
+        cdef const unsigned char *data = <const unsigned char*>PyMemoryView_GET_BUFFER(self._lent).buf
         cdef list frames
         cdef object error = None
         if type(parser) is not FrameParser:  # the handshake, a failed connection, the pure codec

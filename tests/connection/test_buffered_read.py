@@ -85,3 +85,45 @@ def test_two_threads_share_nothing(loop_kind: str) -> None:
     for thread in threads:
         thread.join(55)
     assert results == {1: 200, 2: 200}
+
+
+def test_buffer_updated_parses_the_buffer_it_lent() -> None:
+    """Another thread may take its buffer while this read is in progress (the GIL is free during
+    the read syscall), and a dead thread's id may be reused: buffer_updated must still parse
+    exactly the buffer get_buffer lent."""
+    from codec_helpers import encode_frame
+    from test_corking import Echo, RecordingTransport, Server, frames_of
+
+    from fastws.constants import OP_BINARY
+
+    def dead_thread_takes_a_buffer() -> None:
+        lent_buffer()
+
+    seen: list[Any] = []
+
+    def reader() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            ws = Server(False, Options(), loop)
+            ws.listener = Echo()
+            ws.connection_made(RecordingTransport())
+            ws._open()
+            buf = ws.get_buffer(-1)
+            frame = encode_frame(OP_BINARY, b"hello", key=b"\x01\x02\x03\x04")
+            buf[: len(frame)] = frame
+            other = threading.Thread(target=dead_thread_takes_a_buffer)  # "during the read"
+            other.start()
+            other.join()
+            ws.buffer_updated(len(frame))
+            seen.extend(frames_of(b"".join(ws.transport.writes)))
+        finally:
+            loop.close()
+
+    for _ in range(3):  # thread ids are often reused: a reader may inherit a dead thread's id
+        first = threading.Thread(target=dead_thread_takes_a_buffer)
+        first.start()
+        first.join()
+        thread = threading.Thread(target=reader)
+        thread.start()
+        thread.join()
+    assert seen == [(OP_BINARY, b"hello")] * 3

@@ -127,3 +127,70 @@ def test_buffer_updated_parses_the_buffer_it_lent() -> None:
         thread.start()
         thread.join()
     assert seen == [(OP_BINARY, b"hello")] * 3
+
+
+def opened_server() -> Any:
+    from test_corking import Echo, RecordingTransport, Server
+
+    ws = Server(False, Options(max_size=None), asyncio.new_event_loop())
+    ws.listener = Echo()
+    ws.connection_made(RecordingTransport())
+    ws._open()
+    return ws
+
+
+def read_like_a_transport(ws: Any, data: bytes, chunk: int) -> None:
+    """Feed ``data`` through get_buffer/buffer_updated, at most ``chunk`` bytes per read."""
+    pos = 0
+    while pos < len(data):
+        buf = ws.get_buffer(-1)
+        n = min(len(buf), chunk, len(data) - pos)
+        buf[:n] = data[pos : pos + n]
+        ws.buffer_updated(n)
+        pos += n
+
+
+@pytest.mark.parametrize("chunk", [1000, 65536, 300_000, 2_000_000])
+def test_large_payloads_over_many_reads(chunk: int) -> None:
+    """Whatever the reads, each message arrives whole and unmasked, then the next."""
+    from codec_helpers import encode_frame
+    from test_corking import frames_of
+
+    from fastws.constants import OP_BINARY, OP_TEXT
+
+    rng = random.Random(chunk)
+    big = rng.randbytes(1_000_003)
+    text = ("é" * 100_000).encode()
+    data = (
+        encode_frame(OP_BINARY, big, key=b"\x01\x02\x03\x04")
+        + encode_frame(OP_TEXT, text, key=b"\x05\x06\x07\x08")
+        + encode_frame(OP_BINARY, b"small", key=b"\x09\x0a\x0b\x0c")
+    )
+    ws = opened_server()
+    try:
+        read_like_a_transport(ws, data, chunk)
+        assert frames_of(b"".join(ws.transport.writes)) == [
+            (OP_BINARY, big),
+            (OP_TEXT, text.decode()),
+            (OP_BINARY, b"small"),
+        ]
+    finally:
+        ws.loop.close()
+
+
+def test_invalid_utf8_over_many_reads_fails_fast() -> None:
+    from codec_helpers import encode_frame
+    from test_corking import frames_of
+
+    from fastws.constants import OP_CLOSE, OP_TEXT
+
+    payload = b"a" * 150_000 + b"\xed\xa0\x80" + b"b" * 150_000
+    frame = encode_frame(OP_TEXT, payload, key=b"\x01\x02\x03\x04")
+    ws = opened_server()
+    try:
+        read_like_a_transport(ws, frame[: 8 + 160_000], 70_000)  # up to just past the bad bytes
+        sent = frames_of(b"".join(ws.transport.writes))
+        assert [op for op, _ in sent] == [OP_CLOSE]
+        assert sent[0][1][:2] == (1007).to_bytes(2, "big")
+    finally:
+        ws.loop.close()

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # A server that cannot start (the registry's test entry: it exits on an unknown option); registered
-# only with FASTWS_BENCH_TEST_SERVERS=1, which bench() sets and the ``test_servers`` fixture mimics.
+# only with FASTWS_BENCH_TEST_SERVERS=1, which bench() sets and the ``registered_test_servers`` fixture mimics.
 BROKEN = "test-broken"
 TEST_ENV = {"FASTWS_BENCH_TEST_SERVERS": "1"}
 
@@ -43,7 +43,7 @@ def bench(args: list[str], timeout: float, env: dict[str, str] | None = None) ->
 
 
 @pytest.fixture
-def test_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+def registered_test_servers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The test-only servers in this process's registry (and in the servers it starts)."""
     for name, spec in TEST_SERVERS.items():
         monkeypatch.setitem(SERVERS, name, spec)
@@ -143,7 +143,7 @@ def test_measure_idle_gives_positive_figures() -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.usefixtures("test_servers")
+@pytest.mark.usefixtures("registered_test_servers")
 def test_measure_idle_reports_failures_and_keeps_going() -> None:
     names = ["no-such-server", BROKEN, "raw-tcp", "fastws"]
     result = memory.measure_idle(names, 50, lambda _: None)

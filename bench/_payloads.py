@@ -1,6 +1,6 @@
 """Deterministic inputs for the codec benchmarks.
 
-Everything here is built with plain Python (no fastws, no peer library), so the
+Everything here is built with plain Python (not with the fastws codec, nor a peer library), so the
 inputs do not depend on the code under test.  All randomness is seeded: two runs
 benchmark the same bytes.
 """
@@ -10,6 +10,9 @@ from __future__ import annotations
 import functools
 import random
 import struct
+
+from fastws.bench.common import format_size as size_label  # 16 -> '16 B', 1024 -> '1 KiB'
+from fastws.testing.conformance.wire import mask as xor_mask  # reference masking, no fastws codec
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -29,27 +32,9 @@ PARSE_MIN_FRAMES = 64
 UTF8_BYTES = MiB
 
 
-def size_label(n: int) -> str:
-    """16 -> '16 B', 1024 -> '1 KiB', 1048576 -> '1 MiB'."""
-    if n >= MiB and n % MiB == 0:
-        return f"{n // MiB} MiB"
-    if n >= KiB and n % KiB == 0:
-        return f"{n // KiB} KiB"
-    return f"{n} B"
-
-
 def size_id(n: int) -> str:
     """Test-id form of :func:`size_label` ('1KiB')."""
     return size_label(n).replace(" ", "")
-
-
-def xor_mask(data: bytes, key: bytes) -> bytes:
-    """Reference RFC 6455 masking (big-int XOR; slow-ish but obviously right)."""
-    n = len(data)
-    if n == 0:
-        return b""
-    stream = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
 
 
 def frame_header(opcode: int, length: int, *, masked: bool, fin: bool = True) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
+from fastws.bench.machine import versions
 
 from . import _drivers
 
@@ -39,13 +39,7 @@ def cpu_model() -> str:
 
 
 def library_versions() -> dict[str, str]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return versions(PACKAGES)
 
 
 _LOAD_AT_START: tuple[float, ...] = ()

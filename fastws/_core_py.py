@@ -63,7 +63,7 @@ class ProtocolCore:
     _text_bytes: bool = False  # the listener takes text as bytes (Listener.decode_text = False)
     _deflate: Any  # a deflate.DeflateSession when permessage-deflate was negotiated
     # Frames sent while one read is dispatched, written together at its end (one
-    # syscall, not one per echo); None when not corked. Only reads of several frames cork.
+    # syscall, not one per echo); None when not corked. Only a listener's reads of several frames cork.
     _corked: Any = None
     _lent: memoryview  # the buffer get_buffer() lent for the read in progress
 
@@ -94,7 +94,7 @@ class ProtocolCore:
     def _deliver(self, frames: list[Any], error: ProtocolError | None) -> None:
         listener = self.listener
         n = len(frames)
-        if n > 1:
+        if n > 1 and listener is not None:  # the awaitable API sends from tasks, later
             self._corked = []
         try:
             if self._dispatch(frames, n, listener) and error is not None:

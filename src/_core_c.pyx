@@ -80,7 +80,7 @@ cdef class ProtocolCore:
     cdef public bint _text_bytes  # the listener takes text as bytes (Listener.decode_text = False)
     cdef public object _deflate  # a deflate.DeflateSession when permessage-deflate was negotiated
     # Frames sent while one read is dispatched, written together at its end (one
-    # syscall, not one per echo); None when not corked. Only reads of several frames cork.
+    # syscall, not one per echo); None when not corked. Only a listener's reads of several frames cork.
     cdef public object _corked
     cdef object _lent  # the buffer get_buffer() lent for the read in progress
 
@@ -126,7 +126,7 @@ cdef class ProtocolCore:
         cdef object listener = self.listener
         cdef Py_ssize_t n
         n = PyList_GET_SIZE(frames)
-        if n > 1:
+        if n > 1 and listener is not None:  # the awaitable API sends from tasks, later
             self._corked = []
         try:
             if self._dispatch(frames, n, listener) and error is not None:

@@ -8,7 +8,7 @@ import os
 import platform
 import sys
 from importlib import metadata
-from typing import Callable
+from typing import Callable, Sequence
 
 DISTRIBUTIONS = ("fastws", "uvloop", "picows", "aiofastnet", "websockets", "aiohttp", "Cython")
 
@@ -32,9 +32,10 @@ def hypervisor() -> str:
         return "?"
 
 
-def versions() -> dict[str, str]:
+def versions(names: Sequence[str] = DISTRIBUTIONS) -> dict[str, str]:
+    """Installed version of each distribution ("not installed" when missing)."""
     out = {}
-    for name in DISTRIBUTIONS:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

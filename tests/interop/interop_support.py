@@ -104,6 +104,25 @@ def run_on(loop_name: str, coro: Awaitable[Any], timeout: float) -> Any:
 # --------------------------------------------------------------------------- payloads
 
 
+def stop_process_group(proc: subprocess.Popen[Any], sig: int, *, whole_group: bool) -> None:
+    """Stop a process started in its own group: ``sig`` to it (or to its whole group), SIGKILL
+    to the group if it is still there after 5 s, then SIGKILL to helpers that outlived it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            if whole_group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def fragment(i: int, size: int) -> str:
     """Fragment ``i`` of a scripted fragmented message (the twin of node/common.js)."""
     unit = f"fragment {i} "
@@ -447,19 +466,7 @@ class Chromium:
         return self._proc.poll() if self._proc is not None else None
 
     def __exit__(self, *exc_info: object) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
+        if self._proc is not None:
             # Chromium's helpers (renderer, zygote...) are in the process group we created.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        # Stray helpers of the group, if any outlived the browser.
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_process_group(self._proc, signal.SIGTERM, whole_group=True)
         self._tmp.cleanup()

@@ -43,6 +43,7 @@ from interop_support import (
     compressible_text,
     recording_handler,
     run_on,
+    stop_process_group,
     wait_for,
 )
 from websockets.asyncio.client import connect as ws_connect
@@ -151,19 +152,6 @@ class Nginx:
         return await fastws.serve(handler, sock=self.upstream.dup(), max_size=MAX_SIZE, **kwargs)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGQUIT)  # graceful: the master waits for its worker
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # a worker that outlived its master
-
-
 @pytest.fixture(scope="module")
 def nginx_proxy(nginx: str) -> Iterator[Nginx]:
     """nginx in the foreground, with the README's configuration; stopped at the end."""
@@ -191,7 +179,7 @@ def nginx_proxy(nginx: str) -> Iterator[Nginx]:
                 time.sleep(0.05)
             else:
                 status = proc.poll()
-                _stop(proc)
+                stop_process_group(proc, signal.SIGQUIT, whole_group=False)
                 if status is not None and "Address already in use" in proxy.log():
                     continue
                 pytest.fail(f"nginx did not start (exit {status}):\n{proxy.log()}\n{conf}", pytrace=False)
@@ -202,7 +190,8 @@ def nginx_proxy(nginx: str) -> Iterator[Nginx]:
         try:
             yield proxy
         finally:
-            _stop(proc)
+            # SIGQUIT: graceful, the master waits for its worker.
+            stop_process_group(proc, signal.SIGQUIT, whole_group=False)
 
 
 # =========================================================================== messages

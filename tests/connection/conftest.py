@@ -7,13 +7,12 @@ fresh loop of the selected kind, with a hard timeout so nothing can hang.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Awaitable, Callable
 
 import pytest
 
 import fastws.protocol
-from fastws.runner import new_event_loop
+from loops import run_on
 
 RUN_TIMEOUT = 30.0
 
@@ -28,17 +27,7 @@ def run(loop_name: str) -> Callable[[Awaitable[Any]], Any]:
     """run(coro, timeout=30): run ``coro`` to completion on a new loop of the selected kind."""
 
     def runner(coro: Awaitable[Any], timeout: float = RUN_TIMEOUT) -> Any:
-        loop = new_event_loop(loop_name)
-        try:
-            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-        finally:
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+        return run_on(loop_name, coro, timeout)
 
     return runner
 

@@ -28,7 +28,6 @@ import fastws
 from fastws import handshake
 from fastws.exceptions import ConnectionClosed
 from fastws.protocol import Listener
-from fastws.runner import new_event_loop
 
 HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "node"
@@ -81,24 +80,6 @@ def ensure_node_modules(npm: str) -> None:
             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}",
             pytrace=False,
         )
-
-
-# --------------------------------------------------------------------------- loops
-
-
-def run_on(loop_name: str, coro: Awaitable[Any], timeout: float) -> Any:
-    """Run ``coro`` on a fresh loop of kind ``loop_name`` with a hard timeout (as tests/connection does)."""
-    loop = new_event_loop(loop_name)
-    try:
-        return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-    finally:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 # --------------------------------------------------------------------------- payloads

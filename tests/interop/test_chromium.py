@@ -28,9 +28,9 @@ from interop_support import (
     instrument,
     keep,
     negotiated_extensions,
-    run_on,
     wait_for,
 )
+from loops import run_on
 
 import fastws
 from fastws import HTTPResponse

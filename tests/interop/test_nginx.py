@@ -42,10 +42,10 @@ from interop_support import (
     big_binary,
     compressible_text,
     recording_handler,
-    run_on,
     stop_process_group,
     wait_for,
 )
+from loops import run_on
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 

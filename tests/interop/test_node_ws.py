@@ -39,10 +39,10 @@ from interop_support import (
     recording_listener,
     run_node_client,
     run_node_script,
-    run_on,
     summary,
     wait_for,
 )
+from loops import run_on
 
 import fastws
 from fastws import ConnectionClosed

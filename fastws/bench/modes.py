@@ -157,96 +157,48 @@ def build_tables(
             continue
         for kind, table_sizes in _kind_plan(mode, kinds, sizes):
             binary = kind == "binary"
-            suffix = "" if binary else ", text"
-            key = f"{mode}-{kind}"
+            cpu_of, unit = "server", "round trips/s"
             if mode == "roundtrip" and servers:
                 names = servers if binary else ws_servers  # bytes are bytes: no text floor
                 rows = [Row(SERVERS[n].label, Case(n, LOAD_CLIENT[SERVERS[n].protocol], kind)) for n in names]
+                reference = Case(ref, LOAD_CLIENT["ws"], kind)
                 title = "Round trip: one connection, one message in flight (load client: fastws callback"
                 title += "; raw TCP floor: raw TCP client" if binary and len(names) > len(ws_servers) else ""
-                tables.append(
-                    Table(
-                        key,
-                        title + ")" + suffix,
-                        "server",
-                        tuple(rows),
-                        Case(ref, LOAD_CLIENT["ws"], kind),
-                        mode,
-                        kind,
-                        "round trips/s",
-                        table_sizes,
-                    )
-                )
+                title += ")"
             elif mode == "pipelined" and servers:
                 names = servers if binary else ws_servers
                 rows = [Row(SERVERS[n].label, Case(n, PIPE_CLIENT[SERVERS[n].protocol], kind)) for n in names]
+                reference = Case(ref, PIPE_CLIENT["ws"], kind)
                 title = f"Pipelined: {window} messages in flight on one connection (fastws callback client)"
-                tables.append(
-                    Table(
-                        key,
-                        title + suffix,
-                        "server",
-                        tuple(rows),
-                        Case(ref, PIPE_CLIENT["ws"], kind),
-                        mode,
-                        kind,
-                        "messages/s",
-                        table_sizes,
-                    )
-                )
+                unit = "messages/s"
             elif mode == "connections" and ws_servers:
                 rows = [Row(SERVERS[n].label, Case(n, CONNECTIONS_CLIENT, kind)) for n in ws_servers]
+                reference = Case(ref, CONNECTIONS_CLIENT, kind)
                 title = (
                     f"Many connections: {connections} connections, one message in flight on each "
                     f"(fastws callback client; sizes up to {format_size(CONNECTIONS_MAX_SIZE)})"
                 )
-                tables.append(
-                    Table(
-                        key,
-                        title + suffix,
-                        "server",
-                        tuple(rows),
-                        Case(ref, CONNECTIONS_CLIENT, kind),
-                        mode,
-                        kind,
-                        "messages/s",
-                        table_sizes,
-                    )
-                )
+                unit = "messages/s"
             elif mode == "clients" and clients:
                 rows = [Row(CLIENTS[n].label, Case(ref, n, kind)) for n in clients]
-                tables.append(
-                    Table(
-                        key,
-                        f"Clients (server: {SERVERS[ref].label}){suffix}",
-                        "client",
-                        tuple(rows),
-                        Case(ref, REFERENCE_CLIENT, kind),
-                        mode,
-                        kind,
-                        "round trips/s",
-                        table_sizes,
-                    )
-                )
+                reference = Case(ref, REFERENCE_CLIENT, kind)
+                title = f"Clients (server: {SERVERS[ref].label})"
+                cpu_of = "client"
             elif mode == "crosscheck" and ref in ws_servers and len(ws_servers) > 1:
                 rows = [Row(SERVERS[n].label, Case(n, XCHECK_CLIENT, kind)) for n in ws_servers]
+                reference = Case(ref, XCHECK_CLIENT, kind)
                 title = (
                     f"Cross-check: round trip with the {CLIENTS[XCHECK_CLIENT].label} client as load "
                     "(the fastws client is not the bottleneck if the ratios agree)"
                 )
-                tables.append(
-                    Table(
-                        key,
-                        title + suffix,
-                        "server",
-                        tuple(rows),
-                        Case(ref, XCHECK_CLIENT, kind),
-                        mode,
-                        kind,
-                        "round trips/s",
-                        table_sizes,
-                    )
+            else:
+                continue
+            suffix = "" if binary else ", text"
+            tables.append(
+                Table(
+                    f"{mode}-{kind}", title + suffix, cpu_of, tuple(rows), reference, mode, kind, unit, table_sizes
                 )
+            )
     return tables
 
 

@@ -196,8 +196,9 @@ def build_tables(
             suffix = "" if binary else ", text"
             tables.append(
                 Table(
-                    f"{mode}-{kind}", title + suffix, cpu_of, tuple(rows), reference, mode, kind, unit, table_sizes
-                )
+                    f"{mode}-{kind}", title + suffix, cpu_of, tuple(rows), reference,
+                    mode, kind, unit, table_sizes,
+                )  # fmt: skip
             )
     return tables
 

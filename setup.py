@@ -66,6 +66,10 @@ def have_isal() -> bool:
     return result.returncode == 0
 
 
+# Types come from the .pxd files only: annotations in the shared .py source are for type checkers.
+DIRECTIVES = {"language_level": "3", "annotation_typing": False}
+
+
 def extensions() -> list[Extension]:
     if os.environ.get("FASTWS_NO_EXTENSIONS", "") not in ("", "0"):
         return []
@@ -81,12 +85,12 @@ def extensions() -> list[Extension]:
         depends=["src/mask.h", "src/utf8.h"],
         extra_compile_args=["-O3"],
     )
-    # The connection core cimports the codec (fastws/_codec_c.pxd, which includes utf8.h).
-    core = Extension(
-        "fastws._core_c",
-        ["src/_core_c.pyx"],
-        include_dirs=["src"],
-        depends=["fastws/_codec_c.pxd"],
+    # The sans-IO connection: fastws/_connection_py.py itself (src/_connection_c.py links
+    # to it), compiled with the C types of fastws/_connection_c.pxd. One source, two builds.
+    connection = Extension(
+        "fastws._connection_c",
+        ["src/_connection_c.py"],
+        depends=["fastws/_connection_c.pxd"],
         extra_compile_args=["-O3"],
     )
     # permessage-deflate kernels: need zlib's headers and libz; without them the
@@ -105,9 +109,9 @@ def extensions() -> list[Extension]:
         extra_compile_args=["-O3"],
     )
     built = []
-    for ext in (codec, core, deflate):
+    for ext in (codec, connection, deflate):
         try:
-            built.extend(cythonize([ext], include_path=["."], compiler_directives={"language_level": "3"}))
+            built.extend(cythonize([ext], include_path=["."], compiler_directives=DIRECTIVES))
         except Exception as exc:
             _warn(f"cythonizing {ext.name} failed: {exc}")
     return built

@@ -21,9 +21,12 @@ _EXPORTS = {
     "HandshakeRejected": "exceptions",
     "HandshakeRedirect": "exceptions",
     "InvalidURI": "exceptions",
+    "InvalidState": "exceptions",
     "WebSocket": "protocol",
-    "Listener": "protocol",
-    "Options": "protocol",
+    "Listener": "listener",
+    "Options": "options",
+    "Connection": "connection",
+    "State": "connection",
     "serve": "server",
     "Server": "server",
     "HTTPResponse": "server",
@@ -37,6 +40,7 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .client import connect
+    from .connection import Connection, State
     from .deflate import PerMessageDeflate
     from .exceptions import (
         ConnectionClosed,
@@ -45,11 +49,14 @@ if TYPE_CHECKING:
         HandshakeRedirect,
         HandshakeRejected,
         InvalidHandshake,
+        InvalidState,
         InvalidURI,
         ProtocolError,
         WebSocketError,
     )
-    from .protocol import Listener, Options, WebSocket
+    from .listener import Listener
+    from .options import Options
+    from .protocol import WebSocket
     from .runner import new_event_loop, run
     from .server import HTTPResponse, Server, serve
 

@@ -12,13 +12,15 @@ import asyncio
 import logging
 import random
 import ssl as ssl_module
-from typing import Any, AsyncIterator, Callable, Generator, Iterable, Optional, Sequence
+from typing import Any, AsyncIterator, Callable, Generator, Iterable, Optional, Sequence, Union
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from . import deflate as deflate_module
 from . import handshake
 from .exceptions import HandshakeRedirect, InvalidHandshake, InvalidURI
-from .protocol import Listener, Options, WebSocket
+from .listener import Listener, listener_factory, make_listener
+from .options import Options
+from .protocol import WebSocket
 
 logger = logging.getLogger("fastws.client")
 
@@ -94,8 +96,32 @@ class ClientConnection(WebSocket):
         super().connection_lost(exc)
 
     def close(self, code: int = 1000, reason: str = "") -> Any:
+        """The application's close: ``async for ws in connect(...)`` stops reconnecting.
+
+        (The connection's own closes, such as after a listener callback raised,
+        go through ``Connection.close`` and do not stop it.)"""
         self.close_requested = True
         return super().close(code, reason)
+
+
+def _check_client_args(
+    subprotocols: Sequence[str], max_redirects: int, backoff_initial: float, backoff_factor: float,
+    backoff_max: float,
+) -> None:  # fmt: skip
+    if isinstance(subprotocols, (str, bytes)):
+        raise TypeError(f"subprotocols must be a list of strings, not a single string (write [{subprotocols!r}])")
+    for entry in subprotocols:
+        if not isinstance(entry, str):
+            raise TypeError(f"subprotocols: {entry!r} is not a string")
+    if isinstance(max_redirects, bool) or not isinstance(max_redirects, int) or max_redirects < 0:
+        raise ValueError(f"max_redirects must be an int >= 0, got {max_redirects!r}")
+    for name, value in (("backoff_initial", backoff_initial), ("backoff_max", backoff_max)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    if isinstance(backoff_factor, bool) or not isinstance(backoff_factor, (int, float)) or not backoff_factor >= 1:
+        raise ValueError(f"backoff_factor must be a number >= 1, got {backoff_factor!r}")
+    if backoff_max < backoff_initial:
+        raise ValueError(f"backoff_max ({backoff_max}) must not be less than backoff_initial ({backoff_initial})")
 
 
 def _follow(uri: str, location: Optional[str]) -> str:
@@ -117,8 +143,11 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
 
     Options: ``origin``, ``subprotocols`` (offered, in order), ``extra_headers``,
     ``ssl`` (an SSLContext for wss://; the default verifies certificates),
-    ``open_timeout``, ``max_redirects``, ``listener`` (callback API), and the
-    per-connection :class:`~fastws.protocol.Options` (max_size, ping_interval, ...).
+    ``open_timeout``, ``max_redirects``, ``listener`` (callback API: a
+    :class:`~fastws.Listener` subclass or a factory of listeners, as ``serve()``
+    takes them), and the per-connection :class:`~fastws.options.Options`
+    (max_size, ping_interval, ...). Every argument is checked here: a bad value
+    raises ValueError or TypeError naming it.
     ``compression``: "deflate" (default) offers permessage-deflate, None does not;
     ``compression_options`` holds :func:`fastws.deflate.client_offer`'s options
     (client_max_window_bits, ...) and level / mem_level / threshold.
@@ -135,7 +164,7 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         extra_headers: Iterable[tuple[str, str]] = (),
         ssl: Optional[ssl_module.SSLContext] = None,
         max_redirects: int = 3,
-        listener: Optional[Callable[[], Listener]] = None,
+        listener: Union[type[Listener], Callable[[], Listener], None] = None,
         backoff_initial: float = 0.5,
         backoff_factor: float = 2.0,
         backoff_max: float = 30.0,
@@ -145,13 +174,16 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         **options: Any,
     ) -> None:
         handshake.parse_uri(uri)  # fail early on a bad URI
+        _check_client_args(subprotocols, max_redirects, backoff_initial, backoff_factor, backoff_max)
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext or None, not {type(ssl).__name__}")
         self.uri = uri
         self.origin = origin
         self.subprotocols = list(subprotocols)
         self.extra_headers = list(extra_headers)
         self.ssl = ssl
         self.max_redirects = max_redirects
-        self.listener = listener
+        self.listener = listener_factory(listener, "listener") if listener is not None else None
         self.backoff_initial = backoff_initial
         self.backoff_factor = backoff_factor
         self.backoff_max = backoff_max
@@ -217,7 +249,7 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             ssl_context = self.ssl or ssl_module.create_default_context()
         elif self.ssl is not None:
             raise InvalidURI(f"an SSL context was given for a ws:// URI: {uri}")
-        listener = self.listener() if self.listener is not None else None
+        listener = make_listener(self.listener) if self.listener is not None else None
         transport, conn = await loop.create_connection(
             lambda: ClientConnection(
                 self.options, loop, request, key, self.subprotocols, listener,

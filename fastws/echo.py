@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from .protocol import Data, Listener, WebSocket
+from .listener import Data, Listener
+from .protocol import WebSocket
 
 
 class EchoListener(Listener):
+    """Echoes every message; stops reading while the peer does not read the echoes
+    (the write buffer is over ``write_limit``), so a peer that only sends cannot
+    make the server buffer without bound."""
+
     __slots__ = ()
     decode_text = False  # text is echoed as the bytes it came in (validated, never decoded)
 
@@ -14,3 +19,9 @@ class EchoListener(Listener):
 
     def on_text(self, ws: WebSocket, data: bytes) -> None:
         ws.send(data, text=True)
+
+    def on_pause_writing(self, ws: WebSocket) -> None:
+        ws.pause_reading()
+
+    def on_resume_writing(self, ws: WebSocket) -> None:
+        ws.resume_reading()

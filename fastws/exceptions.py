@@ -102,3 +102,7 @@ class ConnectionClosedOK(ConnectionClosed):
 
 class ConnectionClosedError(ConnectionClosed):
     """Closed with an error code, or the TCP connection dropped without a close frame (1006)."""
+
+
+class InvalidState(WebSocketError, RuntimeError):
+    """An operation that the connection's state does not allow (e.g. send() before it is open)."""

@@ -1,8 +1,9 @@
 """The server: ``serve()`` accepts TCP (or TLS) connections and runs the opening handshake.
 
 A handler is either an ``async def handler(ws)`` (awaitable API, one task per
-connection) or a :class:`~fastws.protocol.Listener` subclass (callback API, no
-task at all: instantiated once per connection).
+connection) or, for the callback API (no task at all), a
+:class:`~fastws.Listener` subclass or a factory of listeners, called once per
+connection (as ``connect(listener=...)`` takes them).
 
 Behind a reverse proxy, ``serve(..., trusted_proxies=[...])`` makes
 ``ws.client_ip`` the client that ``X-Forwarded-For`` names when the TCP peer is
@@ -18,18 +19,20 @@ import logging
 import socket
 import ssl as ssl_module
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Generator, Iterable, Optional, Sequence, Union
 
 from . import deflate as deflate_module
 from . import handshake
-from .constants import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
+from .constants import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
 from .exceptions import ConnectionClosed, InvalidHandshake
 from .handshake import Request
-from .protocol import CONNECTING, OPEN, Listener, Options, WebSocket
+from .listener import Listener, listener_factory, make_listener
+from .options import Options
+from .protocol import CONNECTING, OPEN, WebSocket
 
 logger = logging.getLogger("fastws.server")
 
-Handler = Union[Callable[[WebSocket], Awaitable[Any]], type]
+Handler = Union[Callable[[WebSocket], Awaitable[Any]], type[Listener], Callable[[], Listener]]
 
 
 @dataclass
@@ -169,7 +172,7 @@ class ServerConnection(WebSocket):
 
     def _open_timed_out(self) -> None:
         self._open_timer = None
-        if self.state == CONNECTING and self.transport is not None:
+        if self._state == CONNECTING and self.transport is not None:
             logger.info("%r: opening handshake timed out", self)
             self.transport.abort()
 
@@ -206,7 +209,7 @@ class ServerConnection(WebSocket):
 
     def _hook_done(self, task: asyncio.Task[Optional[HTTPResponse]]) -> None:
         self._hook_task = None
-        if task.cancelled() or self.state != CONNECTING or self.transport is None or self.transport.is_closing():
+        if task.cancelled() or self._state != CONNECTING or self.transport is None or self.transport.is_closing():
             return
         self.transport.resume_reading()
         try:
@@ -234,14 +237,19 @@ class ServerConnection(WebSocket):
         except InvalidHandshake as exc:
             self._reject(handshake.error_response(exc))
             return
+        if server.listener_factory is not None:
+            try:
+                self.listener = make_listener(server.listener_factory)
+            except Exception:
+                logger.exception("%r: the listener factory failed", self)
+                self._reject(_INTERNAL_ERROR)
+                return
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
         self.subprotocol = accept.subprotocol
         self.transport.write(accept.response)  # type: ignore[union-attr]
         handler = server.handler
-        if server.listener_class is not None:
-            self.listener = server.listener_class()
         trailing = self._handshake.trailing + bytes(self._early_data)
         # Open connections may idle for hours: keep nothing of the handshake but the request.
         self._handshake = None  # type: ignore[assignment]
@@ -261,17 +269,23 @@ class ServerConnection(WebSocket):
             transport.close()
 
     async def _run_handler(self, handler: Callable[[WebSocket], Awaitable[Any]]) -> None:
+        """Run the handler; whatever way it ends, the connection is closed after it."""
+        code, reason = CLOSE_NORMAL, ""
         try:
             await handler(self)
         except ConnectionClosed:
-            pass
+            if self._state == OPEN:  # another connection's: an error the handler let through
+                logger.exception("%r: handler failed", self)
+                code, reason = CLOSE_INTERNAL_ERROR, "internal error"
         except Exception:
             logger.exception("%r: handler failed", self)
-            if self.state == OPEN:
-                self.close(CLOSE_INTERNAL_ERROR, "internal error")
-        else:
-            if self.state == OPEN:
-                self.close()
+            code, reason = CLOSE_INTERNAL_ERROR, "internal error"
+        except asyncio.CancelledError:
+            code, reason = CLOSE_GOING_AWAY, "going away"
+            raise
+        finally:
+            if self._state == OPEN:
+                WebSocket.close(self, code, reason)
 
 
 class Server:
@@ -282,7 +296,7 @@ class Server:
         handler: Handler,
         *,
         options: Options,
-        loop: asyncio.AbstractEventLoop,
+        loop: Optional[asyncio.AbstractEventLoop],
         subprotocols: Sequence[str] = (),
         extensions: Sequence[handshake.Extension] = (),
         origins: Optional[Sequence[str]] = None,
@@ -292,16 +306,21 @@ class Server:
         max_headers: int = handshake.DEFAULT_MAX_HEADERS,
         trusted_proxies: Optional[Iterable[Union[str, _Address, _Network]]] = (),
     ) -> None:
-        if isinstance(handler, type) and issubclass(handler, Listener):
-            self.listener_class: Optional[type] = handler
-            self.handler: Optional[Callable[[WebSocket], Awaitable[Any]]] = None
+        self.handler: Optional[Callable[[WebSocket], Awaitable[Any]]] = None
+        self.listener_factory: Optional[Callable[[], Listener]] = None
+        if not isinstance(handler, type) and (
+            inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))
+        ):
+            self.handler = handler  # an async function, or an object with an async __call__
         elif callable(handler):
-            self.listener_class = None
-            self.handler = handler  # type: ignore[assignment]
+            what = "handler (not an async function)"
+            self.listener_factory = listener_factory(handler, what)
         else:
-            raise TypeError("handler must be an async function or a Listener subclass")
+            raise TypeError(
+                f"handler must be an async function, a Listener subclass or a factory of listeners, not {handler!r}"
+            )
         self.options = options
-        self.loop = loop
+        self.loop = loop  # type: ignore[assignment]  # None until serve() starts it
         self.subprotocols = list(subprotocols)
         self.extensions = list(extensions)
         self.origins = list(origins) if origins is not None else None
@@ -341,9 +360,9 @@ class Server:
         if self._server is not None:
             self._server.close()
         for conn in list(self._connections):
-            if conn.state == OPEN:
+            if conn._state == OPEN:
                 conn.close(code, reason)
-            elif conn.state == CONNECTING and conn.transport is not None:
+            elif conn._state == CONNECTING and conn.transport is not None:
                 conn.transport.close()
         waiters = [conn._closed_waiter for conn in self._connections]
         if waiters:
@@ -391,34 +410,45 @@ def _compression_extensions(compression: Any) -> list[handshake.Extension]:
     raise ValueError(f"compression must be 'deflate', a PerMessageDeflate or None, not {compression!r}")
 
 
-async def serve(
-    handler: Handler,
-    host: Optional[str] = None,
-    port: Optional[int] = None,
-    *,
-    ssl: Optional[ssl_module.SSLContext] = None,
-    sock: Optional[socket.socket] = None,
-    subprotocols: Sequence[str] = (),
-    extensions: Sequence[handshake.Extension] = (),
-    origins: Optional[Sequence[str]] = None,
-    process_request: Optional[ProcessRequest] = None,
-    extra_headers: Iterable[tuple[str, str]] = (),
-    max_head_size: int = handshake.DEFAULT_MAX_HEAD_SIZE,
-    max_headers: int = handshake.DEFAULT_MAX_HEADERS,
-    reuse_port: bool = False,
-    backlog: int = 1024,
-    compression: Union[str, deflate_module.PerMessageDeflate, None] = "deflate",
-    trusted_proxies: Optional[Iterable[Union[str, _Address, _Network]]] = (),
-    **options: Any,
-) -> Server:
-    """Start a WebSocket server on ``host:port`` (or ``sock``) and return it.
+def _check_server_args(
+    port: Optional[int], backlog: int, max_head_size: int, max_headers: int,
+    subprotocols: Sequence[str], origins: Optional[Sequence[str]],
+) -> None:  # fmt: skip
+    """ValueError / TypeError for a bad serve() argument, before anything listens."""
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
+        raise ValueError(f"port must be an int from 0 to 65535 (0: any free port), got {port!r}")
+    for name, value, minimum in (("backlog", backlog, 0), ("max_head_size", max_head_size, 64),
+                                 ("max_headers", max_headers, 1)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        if value < minimum:
+            raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    for name, names in (("subprotocols", subprotocols), ("origins", origins)):
+        if names is None:
+            continue
+        if isinstance(names, (str, bytes)):
+            raise TypeError(f"{name} must be a list of strings, not a single string (write [{names!r}])")
+        for entry in names:
+            if not isinstance(entry, str) and not (name == "origins" and entry is None):
+                raise TypeError(f"{name}: {entry!r} is not a string")
 
-    ``options`` are the per-connection :class:`~fastws.protocol.Options`
-    (max_size, max_queue, write_limit, ping_interval, ping_timeout,
-    close_timeout, open_timeout, ...).  ``origins`` lists the allowed
-    ``Origin`` values (403 otherwise); ``process_request(ws, request)`` may
-    return an :class:`HTTPResponse` (sync or async) to answer instead of
-    upgrading.  ``subprotocols`` are in the server's order of preference.
+
+class serve:  # noqa: N801  (used like a function: await serve(...), async with serve(...))
+    """Start a WebSocket server on ``host:port`` (or ``sock``).
+
+    ``await serve(...)`` returns the listening :class:`Server`; ``async with
+    serve(...) as server:`` also closes it at the end (as does ``async with
+    await serve(...)``).
+
+    ``handler``: an ``async def handler(ws)``, or for the callback API a
+    :class:`~fastws.Listener` subclass or a factory of listeners. ``options``
+    are the per-connection :class:`~fastws.options.Options` (max_size,
+    max_queue, write_limit, ping_interval, ping_timeout, close_timeout,
+    open_timeout, ...), checked here: a bad value raises ValueError or
+    TypeError naming it.  ``origins`` lists the allowed ``Origin`` values (403
+    otherwise); ``process_request(ws, request)`` may return an
+    :class:`HTTPResponse` (sync or async) to answer instead of upgrading.
+    ``subprotocols`` are in the server's order of preference.
     ``compression``: ``"deflate"`` (default) accepts permessage-deflate offers
     with :class:`~fastws.deflate.PerMessageDeflate`'s defaults; pass an instance
     to tune it (window bits, level, memory, threshold) or None to decline.
@@ -427,34 +457,85 @@ async def serve(
     ``X-Forwarded-For`` sets ``ws.client_ip``; ``ws.remote_address`` is always
     the socket's peer.
     """
-    loop = asyncio.get_running_loop()
-    extensions = [*extensions, *_compression_extensions(compression)]
-    server = Server(
-        handler,
-        options=Options.from_kwargs(options),
-        loop=loop,
-        subprotocols=subprotocols,
-        extensions=extensions,
-        origins=origins,
-        process_request=process_request,
-        extra_headers=extra_headers,
-        max_head_size=max_head_size,
-        max_headers=max_headers,
-        trusted_proxies=trusted_proxies,
-    )
-    # The TLS handshake comes before connection_made: bound it by open_timeout too.
-    tls: dict[str, Any] = {"ssl": ssl, "ssl_handshake_timeout": server.options.open_timeout} if ssl else {}
-    if sock is not None:
-        server._server = await loop.create_server(
-            lambda: ServerConnection(server), sock=sock, backlog=backlog, **tls
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        *,
+        ssl: Optional[ssl_module.SSLContext] = None,
+        sock: Optional[socket.socket] = None,
+        subprotocols: Sequence[str] = (),
+        extensions: Sequence[handshake.Extension] = (),
+        origins: Optional[Sequence[str]] = None,
+        process_request: Optional[ProcessRequest] = None,
+        extra_headers: Iterable[tuple[str, str]] = (),
+        max_head_size: int = handshake.DEFAULT_MAX_HEAD_SIZE,
+        max_headers: int = handshake.DEFAULT_MAX_HEADERS,
+        reuse_port: bool = False,
+        backlog: int = 1024,
+        compression: Union[str, deflate_module.PerMessageDeflate, None] = "deflate",
+        trusted_proxies: Optional[Iterable[Union[str, _Address, _Network]]] = (),
+        **options: Any,
+    ) -> None:
+        _check_server_args(port, backlog, max_head_size, max_headers, subprotocols, origins)
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext or None, not {type(ssl).__name__}")
+        self._host = host
+        self._port = port
+        self._ssl = ssl
+        self._sock = sock
+        self._reuse_port = reuse_port
+        self._backlog = backlog
+        # Built (and every argument checked) now; it gets its loop when it starts.
+        self._pending = Server(
+            handler,
+            loop=None,
+            options=Options.from_kwargs(options),
+            subprotocols=subprotocols,
+            extensions=[*extensions, *_compression_extensions(compression)],
+            origins=origins,
+            process_request=process_request,
+            extra_headers=extra_headers,
+            max_head_size=max_head_size,
+            max_headers=max_headers,
+            trusted_proxies=trusted_proxies,
         )
-    else:
-        server._server = await loop.create_server(
-            lambda: ServerConnection(server),
-            host,
-            port,
-            reuse_port=reuse_port or None,
-            backlog=backlog,
-            **tls,
+        self._server: Optional[Server] = None
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        self._server = await self._start()
+        return self._server
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _start(self) -> Server:
+        server = self._pending
+        if server.loop is not None:
+            raise RuntimeError("this serve() has already started its server")
+        server.loop = loop = asyncio.get_running_loop()
+        # The TLS handshake comes before connection_made: bound it by open_timeout too.
+        tls: dict[str, Any] = (
+            {"ssl": self._ssl, "ssl_handshake_timeout": server.options.open_timeout} if self._ssl else {}
         )
-    return server
+        if self._sock is not None:
+            server._server = await loop.create_server(
+                lambda: ServerConnection(server), sock=self._sock, backlog=self._backlog, **tls
+            )
+        else:
+            server._server = await loop.create_server(
+                lambda: ServerConnection(server),
+                self._host,
+                self._port,
+                reuse_port=self._reuse_port or None,
+                backlog=self._backlog,
+                **tls,
+            )
+        return server

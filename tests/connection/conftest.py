@@ -7,11 +7,11 @@ fresh loop of the selected kind, with a hard timeout so nothing can hang.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Awaitable, Callable
 
 import pytest
 
-import fastws.protocol
 from loops import run_on
 
 RUN_TIMEOUT = 30.0
@@ -34,8 +34,12 @@ def run(loop_name: str) -> Callable[[Awaitable[Any]], Any]:
 
 @pytest.fixture(params=["c", "python"])
 def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the connection layer on one codec implementation (C or pure Python)."""
-    from fastws import codec
+    """Run the connection layer on one codec implementation (C or pure Python).
 
-    monkeypatch.setattr(fastws.protocol, "codec", codec.implementation(request.param))
+    The connection core is the one this process loaded (compiled unless FASTWS_PURE=1;
+    test_pure_core.py runs the suite again on the pure core); its codec is swapped here.
+    """
+    from fastws import codec, connection
+
+    monkeypatch.setattr(sys.modules[connection.Connection.__module__], "codec", codec.implementation(request.param))
     return request.param

@@ -1,8 +1,10 @@
-"""The pure-Python connection core (``fastws._core_py``) passes the connection suite.
+"""The pure build of the connection core (``fastws._connection_py`` run as Python) passes the
+connection suite.
 
-The core is chosen when ``fastws.protocol`` is imported, so the twin cannot be
-swapped inside this process: the suite runs again in a subprocess with
-``FASTWS_PURE=1`` (pure core and pure codec, as on a machine without a compiler).
+The core is chosen when ``fastws.protocol`` is imported (``WebSocket`` subclasses
+it), so the suite runs again in a subprocess with ``FASTWS_PURE=1`` (pure core and
+pure codec, as on a machine without a compiler). The sans-IO tests
+(``tests/test_connection.py``) drive both builds in this process.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ HERE = Path(__file__).parent
 
 
 def test_compiled_core_is_active_here() -> None:
-    from fastws import protocol
+    from fastws import connection, protocol
 
     expected = "python" if os.environ.get("FASTWS_PURE") == "1" else "c"
-    assert protocol._core.IMPLEMENTATION == expected
+    assert connection.IMPLEMENTATION == expected
+    assert issubclass(protocol.WebSocket, connection.Connection)
 
 
 @pytest.mark.timeout(600)

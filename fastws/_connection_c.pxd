@@ -1,0 +1,41 @@
+# Declarations for the compiled build of fastws/_connection_py.py (src/_connection_c.py links
+# to it): the same source, with C types for its constants, attributes and hot methods.
+import cython
+
+cdef int CONNECTING, OPEN, CLOSING, CLOSED
+cdef int OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG
+cdef int PAUSE_USER, PAUSE_QUEUE
+cdef Py_ssize_t WRITELINES_THRESHOLD
+
+
+cdef class Connection:
+    cdef public bint client
+    cdef public object options, sink, listener, clock
+    cdef public int _state
+    cdef public object _parser, _builder, _deflate
+    cdef public bint _text_bytes
+    cdef public object _max_size
+    cdef public Py_ssize_t _max_queue
+    cdef public object _lent, _corked
+    cdef public object close_code, close_reason
+    cdef public bint _close_sent, _close_received, _failed
+    cdef public object messages, _backlog, _backlog_error
+    cdef public int _pause
+    cdef public bint _reading, _writing_paused
+    cdef public object _pending_pong
+    cdef public int _fragment_opcode
+    cdef public object _fragment_deflate
+    cdef public dict _pings
+    cdef public object _keepalive_ping
+    cdef public double _keepalive_sent
+    cdef public object latency, timers
+
+    cdef _deliver(self, list frames, object error)
+    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, opcode=int)
+    cdef bint _dispatch(self, list frames, Py_ssize_t start, object listener) except -1
+    cdef _write_frame(self, int opcode, object payload, bint fin, bint rsv1)
+    cdef _flush_corked(self)
+    cdef _set_pause(self, int reason, bint on)
+    @cython.locals(want=bint)
+    cdef _update_reading(self)
+    cdef _set_state(self, int state)

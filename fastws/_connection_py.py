@@ -1,0 +1,775 @@
+"""The WebSocket connection, sans I/O: every protocol decision of an open connection.
+
+One source, two builds: this file runs as plain Python (the pure build), and
+Cython compiles the very same file (``src/_connection_c.py`` is a link to it)
+with the declarations of ``fastws/_connection_c.pxd`` into ``fastws._connection_c``.
+The two cores cannot drift; ``fastws.connection`` picks one.
+
+A :class:`Connection` takes bytes (``data_received``, or ``get_buffer`` /
+``buffer_updated`` for a lent buffer) and calls (``send``, ``send_fragment``,
+``send_ping``, ``close``, ``fail``, ``pause_reading``, ``next_message``,
+``timer_fired``, ``pause_writing``/``resume_writing``) and gives back:
+
+* bytes to write and transport actions through its ``sink``: any object with
+  ``write``, ``writelines``, ``pause_reading``, ``resume_reading``, ``close``
+  and ``abort`` (an asyncio transport, or a :class:`MemorySink` that records them);
+* events: received messages in ``messages`` (or a :class:`~fastws.Listener`'s
+  callbacks), ``close_code``/``close_reason``, ``latency``;
+* timers to run, through ``_schedule(name, delay)`` / ``_cancel(name)`` (recorded
+  in ``timers`` here); when one is due, call ``timer_fired(name)``.
+
+It imports no asyncio and touches no socket: ``fastws.protocol.WebSocket``
+subclasses it and only moves bytes, runs timers and wakes tasks (the hooks
+``_wake_reader``, ``_drain``, ``_on_pongs``, ``_on_closed``, ``_handshake_data``).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import sys
+import threading
+import time
+import types
+from collections import deque
+from typing import Any, Optional
+
+from . import codec
+from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidState, ProtocolError
+
+logger = logging.getLogger("fastws")
+
+
+class State(enum.IntEnum):
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+# Plain ints: the compiled build declares them as C ints (see the .pxd).
+CONNECTING = 0
+OPEN = 1
+CLOSING = 2
+CLOSED = 3
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_NO_STATUS = 1005
+CLOSE_ABNORMAL = 1006
+CLOSE_INTERNAL_ERROR = 1011
+
+# Why reading is paused (bits of Connection._pause): the application asked, or
+# the message queue is full.
+PAUSE_USER = 1
+PAUSE_QUEUE = 2
+
+# Above this size a frame is written as header + payload (writelines), no copy.
+WRITELINES_THRESHOLD = 64 * 1024
+READ_BUFFER_SIZE = 256 * 1024
+# A failed connection keeps reading until the peer has been quiet this long (or
+# until close_timeout), so that closing cannot turn unread bytes into an RST.
+LINGER_QUIET = 0.05
+
+
+def _compiled_probe() -> None:
+    """Compiled, this is not a Python function: IMPLEMENTATION tells which build runs."""
+
+
+IMPLEMENTATION = "python" if isinstance(_compiled_probe, types.FunctionType) else "c"
+
+# The buffer get_buffer() lends the transport: one per thread, shared by all its
+# connections, since buffer_updated() parses it before the next read can start and
+# the parser keeps nothing of it. No per-connection buffer: idle connections stay small.
+# Lent as a memoryview: asyncio's SSL transport slices what it gets and reads into the
+# slice, which must not be a copy.
+_local = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    view: Optional[memoryview] = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(READ_BUFFER_SIZE))
+    return view
+
+
+class _Ready:
+    """An awaitable that completes at once: what send() returns when nothing must wait."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+READY = _Ready()
+
+
+class _Discarding:
+    """The parser of a failed connection: what the peer still sends is dropped,
+    and the time of its last bytes is kept (see the "linger" timer)."""
+
+    __slots__ = ("_clock", "last")
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+        self.last = clock()
+
+    def feed(self, data: Any) -> list[Any]:
+        self.last = self._clock()
+        return []
+
+    def feed_buffer(self, data: Any, nbytes: int) -> list[Any]:
+        return self.feed(data)
+
+
+class MemorySink:
+    """A sink that records what a connection writes and asks of its transport.
+
+    For sans-IO use and tests: ``data_to_send()`` returns (and forgets) the bytes
+    written; ``reading``, ``closed`` and ``aborted`` tell the transport actions.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.reading = True
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: Any) -> None:
+        self.buffer += data
+
+    def writelines(self, parts: Any) -> None:
+        for part in parts:
+            self.buffer += part
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = self.aborted = True
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+
+class Connection:
+    """One WebSocket connection's protocol state (see the module docstring).
+
+    ``client``: which side this is (a client masks what it sends). ``options``:
+    a :class:`fastws.options.Options`. ``sink``: where bytes and transport
+    actions go (a :class:`MemorySink` when not given). ``listener``: a
+    :class:`~fastws.Listener` for the callback API; without one, messages are
+    queued in ``messages`` for :meth:`next_message`.
+    """
+
+    def __init__(self, client: bool, options: Any, sink: Any = None, listener: Any = None) -> None:
+        self.client = bool(client)
+        self.options = options
+        self.sink = sink if sink is not None else MemorySink()
+        self.listener = listener
+        self.clock = time.monotonic  # the asyncio layer uses its loop's clock
+        self._state = CONNECTING
+        self._parser: Any = None  # set when open: until then data goes to _handshake_data
+        self._builder = codec.FrameBuilder(client)
+        self._deflate: Any = None  # deflate.DeflateSession once permessage-deflate is agreed
+        self._text_bytes = False  # the listener takes text as bytes (Listener.decode_text = False)
+        self._max_size: Optional[int] = options.max_size
+        self._max_queue = options.max_queue
+        self._lent: Any = None  # this thread's read buffer, lent to the transport by get_buffer()
+        self._corked: Any = None  # frames sent while one read is dispatched, or None (see _deliver)
+        self.close_code: Optional[int] = None
+        self.close_reason = ""
+        self._close_sent = False
+        self._close_received = False
+        self._failed = False
+        # Received messages (awaitable API), and frames read but not yet turned into
+        # messages because the queue was full (with the error that ended that read).
+        self.messages: deque[Any] = deque()
+        self._backlog: Any = None
+        self._backlog_error: Any = None
+        self._pause = 0  # PAUSE_* bits
+        self._reading = True  # what the sink was last told
+        self._writing_paused = False
+        self._pending_pong: Any = None  # the latest ping answered while writing was paused
+        self._fragment_opcode = 0  # a fragmented message being sent: its opcode, else 0
+        self._fragment_deflate: Any = None
+        self._pings: dict[bytes, float] = {}  # pings in flight: payload -> time sent
+        self._keepalive_ping: Any = None  # the keepalive ping awaiting its pong
+        self._keepalive_sent = 0.0
+        self.latency: Optional[float] = None  # last measured ping round trip, seconds
+        self.timers: Optional[dict[str, float]] = None  # what _schedule asked for (sans-IO use)
+
+    # --- state ---------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return State(self._state)
+
+    @property
+    def open(self) -> bool:
+        return self._state == OPEN
+
+    @property
+    def closed(self) -> bool:
+        return self._state == CLOSED
+
+    def data_to_send(self) -> bytes:
+        """The bytes written since the last call, when the sink is a MemorySink."""
+        return self.sink.data_to_send()  # type: ignore[no-any-return]
+
+    def start(self, deflate: Any = None, trailing: bytes = b"") -> None:
+        """The opening handshake is done: OPEN. ``deflate``: the permessage-deflate
+        session if agreed; ``trailing``: bytes that came after the handshake."""
+        options = self.options
+        max_size = options.max_size if options.max_size is not None else sys.maxsize  # None: no limit
+        listener = self.listener
+        self._text_bytes = listener is not None and not listener.decode_text
+        self._deflate = deflate
+        self._parser = codec.FrameParser(
+            self.client,
+            max_frame_size=options.max_frame_size or max_size,
+            max_message_size=max_size,
+            allow_rsv1=deflate is not None,
+            decode_text=not self._text_bytes,
+        )
+        self._state = OPEN
+        if options.ping_interval:
+            self._schedule("keepalive", options.ping_interval)
+        if listener is not None:
+            self._call_listener(listener.on_open)
+        if trailing:
+            self.data_received(trailing)
+
+    # --- receiving --------------------------------------------------------------
+
+    def data_received(self, data: Any) -> None:
+        parser = self._parser
+        if parser is None:
+            self._handshake_data(data)
+            return
+        try:
+            frames = parser.feed(data)
+        except ProtocolError as exc:
+            self._deliver(exc.frames, exc)
+            return
+        self._deliver(frames, None)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Lend this thread's read buffer (``buffer_updated`` parses it at once)."""
+        lent = self._lent
+        if lent is None:  # a connection is only ever driven from its loop's thread
+            lent = self._lent = _read_buffer()
+        return lent  # type: ignore[no-any-return]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` were read into the lent buffer: parse them now."""
+        parser = self._parser
+        if parser is None:
+            self._handshake_data(bytes(self._lent[:nbytes]))
+            return
+        try:
+            frames = parser.feed_buffer(self._lent, nbytes)
+        except ProtocolError as exc:
+            self._deliver(exc.frames, exc)
+            return
+        self._deliver(frames, None)
+
+    def _handshake_data(self, data: bytes) -> None:
+        """Bytes before the connection is open: the server and client layers read their handshake."""
+        raise InvalidState("bytes received before the connection was started (call start() first)")
+
+    def _deliver(self, frames: list[Any], error: Any) -> None:
+        listener = self.listener
+        if len(frames) > 1 and listener is not None:
+            # Frames a listener sends while this read is dispatched are written together
+            # at its end: one syscall, not one per echo. (The awaitable API sends later, from tasks.)
+            self._corked = []
+        try:
+            if self._dispatch(frames, 0, listener) and error is not None:
+                self._protocol_error(error)
+            elif error is not None:
+                self._backlog_error = error  # after the frames held back: see _dispatch
+        finally:
+            if self._corked is not None:
+                self._flush_corked()
+
+    def _dispatch(self, frames: list[Any], start: int, listener: Any) -> bool:
+        """Act on ``frames[start:]``; False if they were not all handled (the connection
+        failed, or the queue filled up and the rest is held back in ``_backlog``)."""
+        n = len(frames)
+        for i in range(start, n):
+            frame = frames[i]
+            opcode = frame.opcode
+            if opcode <= OP_BINARY:
+                if self._close_sent:
+                    continue  # data after our close frame is ignored (RFC 6455 §1.4)
+                if listener is None and len(self.messages) >= self._max_queue:
+                    # No room: keep the rest as read (compressed) until next_message() makes room,
+                    # so a full queue bounds memory whatever the peer already sent.
+                    self._backlog = frames[i:]
+                    self._set_pause(PAUSE_QUEUE, True)
+                    return False
+                payload = frame.payload
+                if frame.rsv1:
+                    payload = self._inflate(opcode, payload)
+                    if payload is None:
+                        return False  # the connection was failed
+                if listener is not None:
+                    try:
+                        if opcode == OP_TEXT and self._text_bytes:
+                            listener.on_text(self, payload)
+                        else:
+                            listener.on_message(self, payload)
+                    except Exception as exc:
+                        self._listener_failed(exc)
+                else:
+                    self.messages.append(payload)
+                    if len(self.messages) >= self._max_queue:
+                        self._set_pause(PAUSE_QUEUE, True)  # the application does not keep up
+                    self._wake_reader()
+            else:
+                self._control_received(opcode, frame.payload)
+        return True
+
+    def _inflate(self, opcode: int, payload: bytes) -> Any:
+        """A compressed message (RSV1): decompress within max_size, then check text.
+
+        Returns None after failing the connection (1009 too big, 1007 corrupt or not UTF-8).
+        """
+        try:
+            data = self._deflate.decompress(payload, self._max_size)
+            if opcode != OP_TEXT:
+                return data
+            if self._text_bytes:
+                if not codec.validate_utf8(data):
+                    raise ProtocolError(1007, "invalid UTF-8 in text message")
+                return data
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError(1007, "invalid UTF-8 in text message") from None
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return None
+
+    def next_message(self) -> Any:
+        """The oldest queued message (awaitable API), or None when there is none yet.
+
+        Taking messages makes room: frames held back are turned into messages,
+        then reading resumes once the queue is down to a quarter of ``max_queue``.
+        """
+        messages = self.messages
+        if not messages:
+            return None
+        message = messages.popleft()
+        if len(messages) <= self._max_queue // 4 and self._pause & PAUSE_QUEUE:
+            self._release_backlog()
+        return message
+
+    def _release_backlog(self) -> None:
+        backlog = self._backlog
+        if backlog is not None:
+            self._backlog = None
+            if not self._dispatch(backlog, 0, self.listener):
+                return  # full again (or failed)
+            error = self._backlog_error
+            if error is not None:
+                self._backlog_error = None
+                self._protocol_error(error)
+                return
+        self._set_pause(PAUSE_QUEUE, False)
+
+    def _control_received(self, opcode: int, payload: bytes) -> None:
+        listener = self.listener
+        if opcode == OP_PING:
+            if self._state == OPEN:
+                if self._writing_paused:
+                    # The peer does not read what we send: answer only its latest ping
+                    # (RFC 6455 §5.5.3), when writing resumes; memory stays bounded.
+                    self._pending_pong = payload
+                else:
+                    self._write_frame(OP_PONG, payload, True, False)
+            if listener is not None:
+                self._call_listener(listener.on_ping, payload)
+        elif opcode == OP_PONG:
+            self._pong_received(payload)
+            if listener is not None:
+                self._call_listener(listener.on_pong, payload)
+        elif opcode == OP_CLOSE:
+            self._close_frame_received(payload)
+
+    def _close_frame_received(self, payload: bytes) -> None:
+        code, reason = codec.parse_close_payload(payload)  # already validated by the parser
+        self._close_received = True
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+        if not self._close_sent:
+            # Echo the peer's code (RFC 6455 §5.5.1); an empty close is echoed empty.
+            self._send_close_frame(None if code == CLOSE_NO_STATUS else code, "")
+        self._set_state(CLOSING)
+        self._wake_reader()  # no message can follow: a waiting reader raises now
+        # Both close frames exchanged: the server closes TCP first (RFC 6455 §7.1.1);
+        # the client gives it close_timeout to do so.
+        if not self.client:
+            self.sink.close()
+        self._schedule("close", self.options.close_timeout)
+
+    def _pong_received(self, payload: bytes) -> None:
+        pings = self._pings
+        if payload not in pings:
+            return  # unsolicited pong: allowed, ignored (RFC 6455 §5.5.3)
+        now = self.clock()
+        # A pong acknowledges its ping and every ping sent before it.
+        acked = []
+        for key in list(pings):
+            sent = pings.pop(key)
+            acked.append((key, now - sent))
+            if key == self._keepalive_ping:
+                self._keepalive_ping = None
+            if key == payload:
+                self.latency = now - sent
+                break
+        self._on_pongs(acked)
+
+    # --- flow control --------------------------------------------------------------
+
+    def _set_pause(self, reason: int, on: bool) -> None:
+        if on:
+            self._pause |= reason
+        else:
+            self._pause &= ~reason
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        # Once closing, always read: the peer's close frame must come in (data is dropped then).
+        want = not self._pause or self._state == CLOSING
+        if want != self._reading and self._state != CLOSED:
+            self._reading = want
+            if want:
+                self.sink.resume_reading()
+            else:
+                self.sink.pause_reading()
+
+    def pause_reading(self) -> None:
+        """Stop reading from the peer until :meth:`resume_reading` (the application's own
+        pause: taking messages with ``recv()`` does not undo it)."""
+        self._set_pause(PAUSE_USER, True)
+
+    def resume_reading(self) -> None:
+        self._set_pause(PAUSE_USER, False)
+
+    def pause_writing(self) -> None:
+        """The sink's buffer went above ``write_limit``."""
+        self._writing_paused = True
+        if self.listener is not None:
+            self._call_listener(self.listener.on_pause_writing)
+
+    def resume_writing(self) -> None:
+        """The sink's buffer drained below the low-water mark."""
+        self._writing_paused = False
+        pong = self._pending_pong
+        if pong is not None:
+            self._pending_pong = None
+            if self._state == OPEN:
+                self._write_frame(OP_PONG, pong, True, False)
+        if self.listener is not None:
+            self._call_listener(self.listener.on_resume_writing)
+
+    @property
+    def writing_paused(self) -> bool:
+        return self._writing_paused
+
+    # --- sending ----------------------------------------------------------------
+
+    def _check_can_send(self) -> None:
+        if self._state != OPEN:
+            if self._state == CONNECTING:
+                raise InvalidState("cannot send: the opening handshake is not done yet")
+            raise self.closed_exception()
+        if self._fragment_opcode:
+            raise RuntimeError("a fragmented message is being sent; finish it first")
+
+    def send(self, message: Any, compress: bool = True, text: bool = False) -> Any:
+        """Send a text (str) or binary (bytes-like) message.
+
+        Writes at once; the returned awaitable completes when the sink's buffer
+        is below ``write_limit`` (await it for flow control).
+        ``compress=False`` sends this message uncompressed (already-compressed data).
+        ``text=True`` sends bytes as a text message: they must be UTF-8 (not checked).
+        """
+        if self._state != OPEN or self._fragment_opcode:
+            self._check_can_send()
+        opcode = OP_TEXT if text or isinstance(message, str) else OP_BINARY
+        deflate = self._deflate
+        if deflate is not None and compress and len(message) >= deflate.threshold:
+            self._write_frame(opcode, deflate.compress(message), True, True)
+        elif len(message) < WRITELINES_THRESHOLD:
+            frame = self._builder.build(opcode, message)
+            if self._corked is None:
+                self.sink.write(frame)
+            else:
+                self._corked.append(frame)
+        else:
+            if self._corked is not None:
+                self._flush_corked()
+            self.sink.writelines(self._builder.build_parts(opcode, message))
+        if self._writing_paused:
+            return self._drain()
+        return READY
+
+    def send_fragment(self, fragment: Any, final: bool = False, compress: bool = True) -> Any:
+        """Send one frame of a fragmented message (str fragments make a text message,
+        bytes-like a binary one, all the same kind); ``final=True`` ends it.
+
+        Other sends raise RuntimeError until the message is finished. If the
+        message cannot be finished, call :meth:`fail` (the peer would otherwise
+        see half a message followed by another one).
+        """
+        kind = OP_TEXT if isinstance(fragment, str) else OP_BINARY
+        opcode = self._fragment_opcode
+        if opcode == 0:
+            self._check_can_send()
+            self._fragment_deflate = self._deflate if compress else None
+        elif self._state != OPEN:
+            raise self.closed_exception()
+        elif kind != opcode:
+            raise TypeError("all fragments of a message must be str, or all bytes-like")
+        deflate = self._fragment_deflate
+        data = deflate.compress_fragment(fragment, final) if deflate is not None else fragment
+        # With compression, RSV1 marks the first frame only (RFC 7692 §6.1).
+        self._write_frame(kind if opcode == 0 else OP_CONTINUATION, data, final, opcode == 0 and deflate is not None)
+        self._fragment_opcode = 0 if final else kind
+        if self._writing_paused:
+            return self._drain()
+        return READY
+
+    @property
+    def sending_fragments(self) -> bool:
+        """A fragmented message has been started and not finished."""
+        return self._fragment_opcode != 0
+
+    def _write_frame(self, opcode: int, payload: Any, fin: bool, rsv1: bool) -> None:
+        if self._corked is not None:
+            self._flush_corked()  # what send() corked goes first: a close frame must come last
+        if len(payload) < WRITELINES_THRESHOLD:
+            self.sink.write(self._builder.build(opcode, payload, fin, rsv1))
+        else:
+            self.sink.writelines(self._builder.build_parts(opcode, payload, fin, rsv1))
+
+    def _flush_corked(self) -> None:
+        """Write the corked frames now (before any other write, so order is kept) and uncork."""
+        frames = self._corked
+        self._corked = None
+        if frames:
+            self.sink.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def send_ping(self, data: Any = None) -> bytes:
+        """Send a ping; returns its payload (random when not given), which the pong will echo."""
+        if self._state != OPEN:
+            self._check_can_send()
+        pings = self._pings
+        if data is None:
+            data = os.urandom(4)
+            while data in pings:
+                data = os.urandom(4)
+        elif isinstance(data, str):
+            data = data.encode()
+        else:
+            data = bytes(data)
+        if data in pings:
+            raise ValueError("a ping with this payload is already waiting for its pong")
+        self._write_frame(OP_PING, data, True, False)  # ValueError over 125 bytes: nothing registered
+        pings[data] = self.clock()
+        return data  # type: ignore[no-any-return]
+
+    # --- timers --------------------------------------------------------------------
+
+    def timer_fired(self, name: str) -> None:
+        """A timer asked for with ``_schedule(name, delay)`` is due."""
+        if name == "keepalive":
+            self._keepalive()
+        elif name == "close":
+            if self._state != CLOSED:
+                self.sink.abort()  # the peer did not finish the closing handshake in time
+        elif name == "linger":
+            self._linger()
+
+    def _keepalive(self) -> None:
+        if self._state != OPEN:
+            return
+        options = self.options
+        timeout = options.ping_timeout
+        if self._keepalive_ping is not None:
+            waited = self.clock() - self._keepalive_sent
+            if timeout is not None and waited >= timeout:
+                logger.info("%r: no pong within %ss, closing", self, timeout)
+                self.close_code, self.close_reason = CLOSE_INTERNAL_ERROR, "keepalive ping timeout"
+                if not self._close_sent:
+                    self._send_close_frame(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                self.sink.abort()  # a dead peer will not answer the close frame either
+                return
+            # Still waiting: look again when the pong is due.
+            self._schedule("keepalive", timeout - waited if timeout is not None else options.ping_interval)
+            return
+        self._keepalive_ping = self.send_ping()
+        self._keepalive_sent = self.clock()
+        delay = options.ping_interval
+        if timeout is not None and timeout < delay:
+            delay = timeout
+        self._schedule("keepalive", delay)
+
+    def _linger(self) -> None:
+        """Close a failed connection once the peer has stopped sending (the close timer aborts)."""
+        if self._state == CLOSED:
+            return
+        quiet_for = self.clock() - self._parser.last
+        if quiet_for >= LINGER_QUIET:
+            self.sink.close()
+        else:
+            self._schedule("linger", LINGER_QUIET - quiet_for)
+
+    def _schedule(self, name: str, delay: float) -> None:
+        """Ask for ``timer_fired(name)`` in ``delay`` seconds (replacing a timer of that name)."""
+        if self.timers is None:
+            self.timers = {}
+        self.timers[name] = delay
+
+    def _cancel(self, name: str) -> None:
+        if self.timers is not None:
+            self.timers.pop(name, None)
+
+    # --- closing ----------------------------------------------------------------------
+
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """Start the closing handshake (before it is open: just close the transport)."""
+        if self._state == OPEN:
+            self._send_close_frame(code, reason)  # ValueError for a bad code before any change
+            self._set_state(CLOSING)
+            self._schedule("close", self.options.close_timeout)
+        elif self._state == CONNECTING:
+            self.sink.close()
+
+    def fail(self, code: int, reason: str = "") -> None:
+        """Fail the connection (RFC 6455 §7.1.7): a close frame with ``code``, then drop TCP
+        once the peer is quiet; what it still sends is discarded."""
+        if self._failed or self._state == CLOSED:
+            return
+        self._failed = True
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+        if not self._close_sent and self._state != CONNECTING:
+            self._send_close_frame(code, _truncate_reason(reason))
+        self._fragment_opcode = 0
+        self._backlog = None
+        self._set_state(CLOSING)
+        self._wake_reader()
+        # Lingering close: closing now, with the peer's bytes still unread, makes the
+        # kernel send RST, which can destroy our close frame in flight. Keep reading
+        # and discarding until the peer is quiet, then close (the close timer aborts).
+        self._parser = _Discarding(self.clock)
+        self._schedule("linger", LINGER_QUIET)
+        self._schedule("close", self.options.close_timeout)
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        self.fail(exc.code, exc.reason)
+        if self.listener is not None:
+            self._call_listener(self.listener.on_error, exc)
+
+    def _send_close_frame(self, code: Optional[int], reason: str) -> None:
+        self._write_frame(OP_CLOSE, codec.build_close_payload(code, reason), True, False)
+        self._close_sent = True
+
+    def _set_state(self, state: int) -> None:
+        self._state = state
+        self._update_reading()
+        if state == CLOSING and self._backlog is not None:
+            # Closing: what was held back is read now (data dropped, control frames handled).
+            backlog = self._backlog
+            self._backlog = None
+            self._dispatch(backlog, 0, self.listener)
+            error = self._backlog_error
+            if error is not None:
+                self._backlog_error = None
+                self._protocol_error(error)
+
+    def connection_lost(self) -> None:
+        """The transport is gone: CLOSED (1006 if no close frame came)."""
+        was_open = self._parser is not None
+        self._state = CLOSED
+        if self.close_code is None:
+            self.close_code = CLOSE_ABNORMAL  # TCP closed without a close frame
+        for name in ("keepalive", "close", "linger"):
+            self._cancel(name)
+        self._pings.clear()
+        self._wake_reader()
+        self._on_closed()
+        if was_open and self.listener is not None:
+            self._call_listener(self.listener.on_close, self.close_code, self.close_reason)
+
+    def closed_exception(self) -> ConnectionClosed:
+        """The exception for using the connection once it is closing or closed."""
+        code = self.close_code if self.close_code is not None else CLOSE_ABNORMAL
+        cls = ConnectionClosedOK if code in (CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS) else ConnectionClosedError
+        return cls(code, self.close_reason)
+
+    @property
+    def close_received(self) -> bool:
+        return self._close_received
+
+    # --- listener calls -------------------------------------------------------------
+
+    def _call_listener(self, method: Any, *args: Any) -> None:
+        try:
+            method(self, *args)
+        except Exception as exc:
+            self._listener_failed(exc)
+
+    def _listener_failed(self, exc: Exception) -> None:
+        logger.exception("%r: listener callback failed", self)
+        if self.listener is not None:
+            try:
+                self.listener.on_error(self, exc)
+            except Exception:
+                logger.exception("%r: on_error failed", self)
+        if self._state == OPEN:
+            Connection.close(self, CLOSE_INTERNAL_ERROR, "internal error")  # not a subclass's close()
+
+    # --- hooks for the I/O layer (no-ops here) ----------------------------------------
+
+    def _wake_reader(self) -> None:
+        """A message was queued, or none can come any more."""
+
+    def _drain(self) -> Any:
+        """What send() returns while writing is paused: an awaitable for the resume."""
+        return READY
+
+    def _on_pongs(self, acked: list[tuple[bytes, float]]) -> None:
+        """Pings acknowledged by a pong: (payload, round-trip seconds)."""
+
+    def _on_closed(self) -> None:
+        """The connection is CLOSED."""
+
+
+def _truncate_reason(reason: str) -> str:
+    """At most 123 bytes of UTF-8 (what fits in a close frame), cut at a character boundary."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= 123:
+        return reason
+    return encoded[:123].decode("utf-8", "ignore")

@@ -1,0 +1,95 @@
+"""The callback API: a :class:`Listener` receives a connection's events as plain calls."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+if TYPE_CHECKING:
+    from .protocol import WebSocket
+
+Data = Union[str, bytes]
+
+CALLBACKS = (
+    "on_open", "on_message", "on_text", "on_ping", "on_pong", "on_close", "on_error",
+    "on_pause_writing", "on_resume_writing",
+)  # fmt: skip
+
+
+class Listener:
+    """Callback API: subclass and override what you need; every method is optional.
+
+    Callbacks run inside the read that brought their frames: keep them short and
+    non-blocking, and plain ``def`` (a coroutine would never be awaited, so
+    ``serve()`` and ``connect()`` refuse one with TypeError). Start a task for
+    slow work.
+    """
+
+    def on_open(self, ws: WebSocket) -> None:
+        pass
+
+    # False: text messages go to on_text() as validated UTF-8 bytes, never decoded to str
+    # (cheaper for applications that parse bytes, e.g. orjson, or pass them on).
+    decode_text: bool = True
+
+    def on_message(self, ws: WebSocket, message: Data) -> None:
+        pass
+
+    def on_text(self, ws: WebSocket, data: bytes) -> None:
+        """A text message, as UTF-8 bytes (already validated); only with ``decode_text = False``.
+
+        Reply with ``ws.send(data, text=True)``. By default: ``on_message(ws, data.decode())``.
+        """
+        self.on_message(ws, data.decode("utf-8"))
+
+    def on_ping(self, ws: WebSocket, payload: bytes) -> None:
+        """Called after the automatic pong was sent (or, while writing is paused, queued)."""
+
+    def on_pong(self, ws: WebSocket, payload: bytes) -> None:
+        pass
+
+    def on_close(self, ws: WebSocket, code: int, reason: str) -> None:
+        pass
+
+    def on_error(self, ws: WebSocket, exc: BaseException) -> None:
+        """A protocol violation by the peer (the connection is being failed) or a callback raised."""
+
+    def on_pause_writing(self, ws: WebSocket) -> None:
+        """The transport's write buffer went above ``write_limit``: stop sending."""
+
+    def on_resume_writing(self, ws: WebSocket) -> None:
+        """The write buffer drained: sending may resume."""
+
+
+def check_listener(listener: Any) -> None:
+    """TypeError if ``listener`` (a Listener subclass or instance) has a coroutine callback."""
+    for name in CALLBACKS:
+        method = getattr(listener, name, None)
+        if method is not None and (inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)):
+            owner = listener if isinstance(listener, type) else type(listener)
+            raise TypeError(
+                f"{owner.__name__}.{name} is a coroutine function: listener callbacks are called, "
+                "never awaited; make it a plain def (start a task for slow work) or use an async handler"
+            )
+
+
+def listener_factory(listener: Any, what: str) -> Callable[[], Listener]:
+    """A factory of listeners from a Listener subclass or a callable returning one (checked here when
+    it is a class; a factory's listeners are checked as they are made, see :func:`make_listener`)."""
+    if isinstance(listener, type):
+        if not issubclass(listener, Listener):
+            raise TypeError(f"{what} must be a Listener subclass or a factory of listeners, not {listener!r}")
+        check_listener(listener)
+        return listener
+    if not callable(listener):
+        raise TypeError(f"{what} must be a Listener subclass or a factory of listeners, not {listener!r}")
+    return listener  # type: ignore[no-any-return]
+
+
+def make_listener(factory: Callable[[], Any]) -> Listener:
+    """Call ``factory`` and check what it made."""
+    listener = factory()
+    if not isinstance(listener, Listener):
+        raise TypeError(f"the listener factory returned {listener!r}, not a Listener")
+    check_listener(listener)
+    return listener

@@ -1,0 +1,1 @@
+../fastws/_connection_py.py

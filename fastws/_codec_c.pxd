@@ -1,6 +1,8 @@
 # Declarations of the compiled codec (src/_codec_c.pyx) for other Cython modules
 # (the connection core cimports them to skip Python-level calls on the hot path).
 
+from cpython.ref cimport PyObject
+
 cdef extern from "utf8.h" nogil:
     ctypedef struct fastws_utf8_state:
         pass
@@ -30,16 +32,19 @@ cdef class FrameParser:
     cdef int _opcode
     cdef Py_ssize_t _length, _received
     cdef unsigned char _key[4]
-    cdef bytes _payload  # filled in place when the payload spans feeds
+    cdef PyObject *_payload  # a payload spanning feeds: bytes grown as it arrives, owned (NULL: none)
     # The data message being received.
     cdef int _msg_opcode  # 0: none in progress
     cdef bint _msg_rsv1
     cdef Py_ssize_t _msg_size
-    cdef list _parts
+    cdef PyObject *_message  # the fragments so far: bytes grown as they arrive, owned (NULL: none)
+    cdef Py_ssize_t _message_len
     cdef fastws_utf8_state _utf8
     cdef object _error
     cdef bint _closed
 
+    cpdef list feed_buffer(self, object buffer, Py_ssize_t nbytes)
+    cdef void _drop_buffers(self) noexcept
     cdef list _feed_object(self, object data)
     cdef list _feed_ptr(self, const unsigned char *buf, Py_ssize_t n)
     cdef int _feed(self, const unsigned char *buf, Py_ssize_t end, list frames) except -1
@@ -47,6 +52,7 @@ cdef class FrameParser:
     cdef Py_ssize_t _parse_header(self, const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end) except -2
     cdef Py_ssize_t _read_partial_payload(self, const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end) except -1
     cdef int _frame_done(self, bytes payload, list frames) except -1
+    cdef int _append_fragment(self, bytes payload) except -1
 
 
 cdef class FrameBuilder:

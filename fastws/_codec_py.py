@@ -7,6 +7,7 @@ so a reader can diff them; ``tests/`` runs every codec test against both.
 from __future__ import annotations
 
 import codecs
+import io
 import os
 from typing import Union
 
@@ -224,7 +225,7 @@ class FrameParser:
     __slots__ = (
         "_client", "max_frame_size", "max_message_size", "_allow_rsv1", "_assemble", "_decode_text",
         "_header", "_in_payload", "_opcode", "_fin", "_rsv1", "_rsv2", "_rsv3", "_length", "_key",
-        "_payload", "_received", "_msg_opcode", "_msg_rsv1", "_msg_size", "_parts", "_utf8",
+        "_payload", "_received", "_msg_opcode", "_msg_rsv1", "_msg_size", "_message", "_utf8",
         "_streamed", "_error", "_closed",
     )  # fmt: skip
 
@@ -253,25 +254,35 @@ class FrameParser:
         self._fin = self._rsv1 = self._rsv2 = self._rsv3 = False
         self._length = 0
         self._key = b""
-        self._payload: bytearray | None = None  # set when the payload spans feeds
+        # A payload that spans feeds, grown as it arrives (never from the announced length alone).
+        self._payload: io.BytesIO | None = None
         self._received = 0
         self._streamed = False  # this text frame was validated as it arrived
         # The data message being received.
         self._msg_opcode = 0  # 0: none in progress
         self._msg_rsv1 = False
         self._msg_size = 0
-        self._parts: list[bytes] = []
+        self._message: io.BytesIO | None = None  # the fragments so far, in one growing buffer
         self._utf8 = Utf8Validator()
         self._error: ProtocolError | None = None
         self._closed = False
 
     def feed(self, data: object) -> list[Frame]:
+        return self._feed_view(memoryview(data).cast("B"))  # type: ignore[arg-type]
+
+    def feed_buffer(self, buffer: object, nbytes: int) -> list[Frame]:
+        view = memoryview(buffer).cast("B")  # type: ignore[arg-type]
+        if not 0 <= nbytes <= len(view):
+            raise ValueError(f"nbytes must be between 0 and {len(view)}, got {nbytes}")
+        return self._feed_view(view[:nbytes])
+
+    def _feed_view(self, view: memoryview) -> list[Frame]:
+        """feed() from a byte view the caller owns (nothing of it is kept after the call)."""
         if self._error is not None:
             raise self._error
         frames: list[Frame] = []
         if self._closed:
             return frames
-        view = memoryview(data).cast("B")  # type: ignore[arg-type]
         end = len(view)
         pos = 0
         try:
@@ -291,7 +302,7 @@ class FrameParser:
                     pos = self._read_partial_payload(view, pos, end)
                     if self._received < length:
                         break
-                    payload = bytes(self._payload)  # type: ignore[arg-type]
+                    payload = self._payload.getvalue()  # type: ignore[union-attr]  # exactly sized: no copy
                     self._payload = None
                 self._in_payload = False
                 self._frame_done(payload, frames)
@@ -300,6 +311,7 @@ class FrameParser:
         except ProtocolError as exc:
             exc.frames = frames
             self._error = exc
+            self._payload = self._message = None  # a failed parser holds no buffers
             raise
         return frames
 
@@ -408,15 +420,19 @@ class FrameParser:
         return size
 
     def _read_partial_payload(self, view: memoryview, pos: int, end: int) -> int:
-        """Copy (and unmask) the part of a payload that is in this chunk."""
+        """Copy (and unmask) the part of a payload that is in this chunk.
+
+        The buffer grows with the bytes received (BytesIO: geometrically), so a
+        header announcing a large payload commits no memory by itself.
+        """
         if self._payload is None:
-            self._payload = bytearray(self._length)
+            self._payload = io.BytesIO()
         received = self._received
         taken = min(end - pos, self._length - received)
         chunk = view[pos : pos + taken]
         if self._key:
             chunk = _xor(chunk, self._key, received & 3)  # type: ignore[assignment]
-        self._payload[received : received + taken] = chunk
+        self._payload.write(chunk)
         self._received = received + taken
         if self._msg_opcode == OP_TEXT and not self._msg_rsv1 and self._opcode < OP_CLOSE:
             # Fail fast (RFC 6455 §8.1): validate text as it arrives.
@@ -459,13 +475,16 @@ class FrameParser:
         if not self._assemble:
             frames.append(Frame(opcode, fin, self._rsv1, False, False, payload))
             return
+        # Fragments go into one growing buffer: an empty fragment costs nothing.
         if not fin:
-            self._parts.append(payload)
+            if self._message is None:
+                self._message = io.BytesIO()
+            self._message.write(payload)
             return
-        if self._parts:
-            self._parts.append(payload)
-            payload = b"".join(self._parts)
-            self._parts = []
+        if self._message is not None:
+            self._message.write(payload)
+            payload = self._message.getvalue()  # exactly sized: no copy
+            self._message = None
         message: Union[bytes, str] = payload
         if text and self._decode_text:
             # Already validated: this decode cannot fail.

@@ -9,6 +9,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
@@ -20,6 +21,9 @@ from .exceptions import ProtocolError
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
+    int _PyBytes_Resize(PyObject **bytes, Py_ssize_t newsize) except -1
+    Py_ssize_t _bytes_size "PyBytes_GET_SIZE"(PyObject *bytes)
+    char *_bytes_data "PyBytes_AS_STRING"(PyObject *bytes)
 
 cdef extern from "mask.h" nogil:
     void fastws_mask_init()
@@ -40,6 +44,7 @@ cdef enum:
     OP_PONG = 0xA
     KEY_BATCH = 4096  # random bytes fetched per os.urandom call: 1024 mask keys
     NEED_MORE = -1
+    GROW_MIN = 512  # smallest capacity of a buffer that grows as data arrives
 
 cdef inline bint _known_opcode(int opcode) noexcept:
     return opcode <= OP_BINARY or OP_CLOSE <= opcode <= OP_PONG
@@ -217,6 +222,40 @@ cdef inline str _decode_utf8(bytes payload):
         raise ProtocolError(1007, "invalid UTF-8 in text message") from None
 
 
+cdef int _reserve(PyObject **slot, Py_ssize_t needed, Py_ssize_t ceiling) except -1:
+    """Make the bytes buffer in ``*slot`` (NULL: none yet) at least ``needed`` bytes, keeping its content.
+
+    It grows geometrically with what is written into it, never past ``ceiling``
+    (the announced or allowed size; taken at once when the next step nears it),
+    so it holds at most ~2.7x the bytes received, whatever a header announced.
+    The buffer is the parser's alone (one reference) until complete: resized in place.
+    """
+    cdef Py_ssize_t cap = _bytes_size(slot[0]) if slot[0] != NULL else 0
+    cdef object fresh
+    if needed <= cap:
+        return 0
+    cap = max(needed, GROW_MIN // 2)
+    cap = ceiling if cap > ceiling // 2 - ceiling // 8 else 2 * cap
+    if slot[0] == NULL:
+        fresh = PyBytes_FromStringAndSize(NULL, cap)
+        Py_INCREF(fresh)
+        slot[0] = <PyObject*>fresh
+    else:
+        _PyBytes_Resize(slot, cap)  # on failure it frees the buffer and clears the slot
+    return 0
+
+
+cdef bytes _take(PyObject **slot, Py_ssize_t size):
+    """The buffer in ``*slot``, cut to ``size`` bytes and handed over (the slot is cleared)."""
+    cdef bytes out
+    if _bytes_size(slot[0]) != size:
+        _PyBytes_Resize(slot, size)  # shrinks in place
+    out = <bytes>slot[0]  # a new reference...
+    Py_DECREF(out)  # ...that takes over the slot's
+    slot[0] = NULL
+    return out
+
+
 @cython.final
 cdef class FrameParser:
     """Sans-IO frame parser (see the stub for the contract)."""
@@ -235,17 +274,36 @@ cdef class FrameParser:
         self._decode_text = bool(decode_text)
         self._header_len = 0
         self._in_payload = False
-        self._payload = None
+        self._drop_buffers()
         self._streamed = False
         self._msg_opcode = 0
         self._msg_size = 0
-        self._parts = []
         fastws_utf8_reset(&self._utf8)
         self._error = None
         self._closed = False
 
+    def __dealloc__(self):
+        self._drop_buffers()
+
+    cdef void _drop_buffers(self) noexcept:
+        Py_XDECREF(self._payload)
+        self._payload = NULL
+        Py_XDECREF(self._message)
+        self._message = NULL
+        self._message_len = 0
+
     def feed(self, data):
         return self._feed_object(data)
+
+    cpdef list feed_buffer(self, object buffer, Py_ssize_t nbytes):
+        cdef Py_buffer view
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)  # no slice object: the first nbytes in place
+        try:
+            if not 0 <= nbytes <= view.len:
+                raise ValueError(f"nbytes must be between 0 and {view.len}, got {nbytes}")
+            return self._feed_ptr(<const unsigned char*>view.buf, nbytes)
+        finally:
+            PyBuffer_Release(&view)
 
     cdef list _feed_object(self, object data):
         cdef Py_buffer view
@@ -268,6 +326,7 @@ cdef class FrameParser:
         except ProtocolError as exc:
             exc.frames = frames
             self._error = exc
+            self._drop_buffers()  # a failed parser holds no buffers
             raise
         return frames
 
@@ -281,7 +340,7 @@ cdef class FrameParser:
                 if pos == NEED_MORE:
                     break
             length = self._length
-            if self._payload is None and end - pos >= length:
+            if self._payload == NULL and end - pos >= length:
                 # Fast path: the whole payload is in this chunk.
                 payload = PyBytes_FromStringAndSize(NULL, length)
                 if self._masked:
@@ -295,8 +354,7 @@ cdef class FrameParser:
                 pos = self._read_partial_payload(buf, pos, end)
                 if self._received < length:
                     break
-                payload = self._payload
-                self._payload = None
+                payload = _take(&self._payload, length)  # already exactly sized: no copy
             self._in_payload = False
             self._frame_done(payload, frames)
             if self._closed:
@@ -417,15 +475,17 @@ cdef class FrameParser:
         return size
 
     cdef Py_ssize_t _read_partial_payload(self, const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end) except -1:
-        """Copy (and unmask) the part of a payload that is in this chunk."""
+        """Copy (and unmask) the part of a payload that is in this chunk.
+
+        The buffer grows with the bytes received (geometrically, up to the
+        announced length), so a header announcing a large payload commits no memory by itself.
+        """
         cdef Py_ssize_t received, taken
         cdef unsigned char *dst
-        if self._payload is None:
-            # Bounded by max_frame_size, checked from the header.
-            self._payload = PyBytes_FromStringAndSize(NULL, self._length)
         received = self._received
         taken = min(end - pos, self._length - received)
-        dst = <unsigned char*>PyBytes_AS_STRING(self._payload) + received
+        _reserve(&self._payload, received + taken, self._length)
+        dst = <unsigned char*>_bytes_data(self._payload) + received
         if self._masked:
             fastws_mask(dst, buf + pos, taken, self._key, received & 3)
         else:
@@ -474,18 +534,29 @@ cdef class FrameParser:
         if not self._assemble:
             frames.append(_new_frame(opcode, fin, self._rsv1, payload))
             return 0
+        # Fragments go into one growing buffer: an empty fragment costs nothing.
         if not fin:
-            self._parts.append(payload)
+            self._append_fragment(payload)
             return 0
-        if self._parts:
-            self._parts.append(payload)
-            payload = b"".join(self._parts)
-            self._parts = []
+        if self._message != NULL:
+            self._append_fragment(payload)
+            payload = _take(&self._message, self._message_len)  # cut to size in place: no copy
+            self._message_len = 0
         message = payload
         if text and self._decode_text:
             # Already validated: this decode cannot fail.
             message = decoded if decoded is not None else _decode_utf8(payload)
         frames.append(_new_frame(kind, True, self._msg_rsv1, message))
+        return 0
+
+    cdef int _append_fragment(self, bytes payload) except -1:
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
+        if n == 0:
+            return 0
+        # Bounded by max_message_size, checked from each header.
+        _reserve(&self._message, self._message_len + n, self.max_message_size)
+        memcpy(_bytes_data(self._message) + self._message_len, PyBytes_AS_STRING(payload), n)
+        self._message_len += n
         return 0
 
 

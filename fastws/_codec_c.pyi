@@ -84,6 +84,12 @@ class FrameParser:
         decode_text: bool = True,
     ) -> None: ...
     def feed(self, data: Buffer) -> list[Frame]: ...
+    def feed_buffer(self, buffer: Buffer, nbytes: int) -> list[Frame]:
+        """``feed(memoryview(buffer)[:nbytes])`` without the slice: the first ``nbytes`` bytes, read in place.
+
+        For a read buffer lent by the caller (one per thread, reused): nothing of it
+        is kept after the call.  ValueError unless ``0 <= nbytes <= len(buffer)`` (in bytes).
+        """
 
 class FrameBuilder:
     """Encodes frames.  ``client=True`` masks every frame with a fresh random key."""

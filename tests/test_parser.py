@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from codec_helpers import (
+    CHUNK_SIZES,
     CONTROL_OPCODES,
     DATA_OPCODES,
     RESERVED_OPCODES,
@@ -20,6 +21,7 @@ from codec_helpers import (
     frame_for,
     frame_tuple,
     load_vectors,
+    outcome,
     spec_bytes,
 )
 
@@ -127,6 +129,104 @@ def test_error_vector(codec, vector):
         code=vector["code"],
         **vector.get("options", {}),
     )
+
+
+
+# -- feed_buffer: a lent, shared read buffer ----------------------------------------------
+
+
+def feed_through_buffer(parser, data: bytes, chunk: int | None, wrap) -> tuple[list, int | None]:
+    """Feed ``data`` through one reused buffer, larger than any read and full of junk past ``nbytes``."""
+    size = len(data) if chunk is None else chunk
+    buffer = bytearray(b"\xee" * (size + 64))
+    frames: list = []
+    try:
+        for start in range(0, len(data), size):
+            piece = data[start : start + size]
+            buffer[: len(piece)] = piece
+            frames.extend(parser.feed_buffer(wrap(buffer), len(piece)))
+            buffer[:] = b"\xdd" * len(buffer)  # the next read overwrites it: nothing may refer to it
+    except ProtocolError as exc:
+        frames.extend(exc.frames)
+        return [frame_tuple(f) for f in frames], exc.code
+    return [frame_tuple(f) for f in frames], None
+
+
+ALL_VECTORS = VECTORS["valid"] + VECTORS["errors"]
+
+
+@pytest.mark.parametrize("wrap", [bytearray, memoryview], ids=["bytearray", "memoryview"])
+@pytest.mark.parametrize("assemble", [True, False], ids=["messages", "frames"])
+@pytest.mark.parametrize("vector", ALL_VECTORS, ids=[v["name"] for v in ALL_VECTORS])
+def test_feed_buffer_is_feed_of_the_first_nbytes(codec, vector, assemble, wrap):
+    data = vector_input(vector)
+    options = {**vector.get("options", {}), "assemble": assemble}
+    for chunk in CHUNK_SIZES:
+        parser = codec.FrameParser(vector["client"], **options)
+        got = feed_through_buffer(parser, data, chunk, wrap)
+        assert got == outcome(codec, data, vector["client"], chunk, **options), f"chunks of {chunk}"
+        assert got[1] == vector.get("code")
+
+
+def test_feed_buffer_keeps_nothing_of_the_buffer(codec, client):
+    buffer = bytearray(1024)
+    wire = frame_for(client, OP_TEXT, "x" * 300)
+    parser = codec.FrameParser(client)
+    buffer[:100] = wire[:100]  # a header and part of a payload: both wait for the next read
+    assert parser.feed_buffer(buffer, 100) == []
+    buffer.extend(b"resizable: no export is left")  # BufferError if the parser still held a view
+    view = memoryview(buffer)
+    view[: len(wire) - 100] = wire[100:]
+    [frame] = parser.feed_buffer(view, len(wire) - 100)
+    view.release()  # BufferError if an export of the view were left
+    assert frame.payload == "x" * 300
+
+
+def test_feed_buffer_nbytes_zero_and_out_of_range(codec, client):
+    parser = codec.FrameParser(client)
+    assert parser.feed_buffer(bytearray(8), 0) == []
+    for nbytes in (-1, 9):
+        with pytest.raises(ValueError):
+            parser.feed_buffer(bytearray(8), nbytes)
+    wire = frame_for(client, OP_PING, b"hi")
+    [frame] = parser.feed_buffer(wire + b"\x81", len(wire))  # a read-only buffer; the byte past nbytes is not read
+    assert frame_tuple(frame) == expected(OP_PING, b"hi")
+    assert parser.feed_buffer(b"", 0) == []  # no partial header was kept
+    assert [frame_tuple(f) for f in parser.feed(frame_for(client, OP_PONG))] == [expected(OP_PONG)]
+
+
+# -- payloads spanning feeds --------------------------------------------------------------
+
+
+def spanning_input(client: bool) -> tuple[bytes, list]:
+    """A fragmented text message, a ping between its fragments and a binary frame, all a few KB."""
+    text = "données-€-𝄞-" * 120
+    raw = text.encode()
+    binary = bytes(range(256)) * 9
+    data = (
+        frame_for(client, OP_TEXT, raw[:1001], fin=False)  # cuts a multi-byte character
+        + frame_for(client, OP_PING, b"ping")
+        + frame_for(client, OP_CONTINUATION, raw[1001:])
+        + frame_for(client, OP_BINARY, binary)
+    )
+    return data, [expected(OP_PING, b"ping"), expected(OP_TEXT, text), expected(OP_BINARY, binary)]
+
+
+def test_split_at_every_position(codec, client):
+    data, frames = spanning_input(client)
+    for cut in range(len(data) + 1):
+        parser = codec.FrameParser(client)
+        got = [frame_tuple(f) for f in parser.feed(data[:cut]) + parser.feed(data[cut:])]
+        assert got == frames, f"cut at {cut}"
+
+
+def test_split_in_three_at_many_positions(codec, client):
+    data, frames = spanning_input(client)
+    for first in range(0, len(data), 97):
+        for second in range(first, len(data), 389):
+            parser = codec.FrameParser(client)
+            got = parser.feed(data[:first]) + parser.feed(data[first:second]) + parser.feed(data[second:])
+            assert [frame_tuple(f) for f in got] == frames, f"cuts at {first} and {second}"
 
 
 # -- opcodes and reserved bits ----------------------------------------------------------

@@ -29,6 +29,7 @@ with an 8-bit window).  The *decompressor* accepts 8 as is.
 
 from __future__ import annotations
 
+import io
 import zlib
 
 from .exceptions import ProtocolError
@@ -38,6 +39,7 @@ COMPRESSION_BACKEND = "zlib"  # the compiled twin's may be "isal" (its docstring
 
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1: the empty stored block that ends a sync flush
 _MIN_COMPRESS_WINDOW = 9  # see the module docstring
+_CHUNK = 65536  # input fed and output taken per zlib call when decompressing
 
 
 def _check_window_bits(window_bits: int) -> None:
@@ -121,34 +123,51 @@ class Decompressor:
     def decompress(self, data: object, max_size: int | None) -> bytes:
         # ``limit`` bytes of output prove the message is too big: zlib never produces more.
         if max_size is None:
-            limit = 0  # zlib's "no limit"
+            limit = 0  # no limit
         elif max_size < 0:
             raise ValueError("max_size must be >= 0 or None")
         else:
             limit = max_size + 1
         zobj = self._stream()
+        # Output is taken in bounded chunks into one growing buffer, so at most about
+        # max_size bytes are ever held (a bomb is stopped at the limit) and an accepted
+        # message is held once: getvalue() hands over the buffer without a copy.
+        out = io.BytesIO()
         try:
-            out = zobj.decompress(data, limit)  # type: ignore[arg-type]
-            if limit and len(out) >= limit:
-                self._zobj = None
-                raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
-            if zobj.eof:
+            ended = self._inflate(zobj, memoryview(data).cast("B"), out, limit, max_size)  # type: ignore[arg-type]
+            if ended:
                 # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
                 # follows it is ignored and the next message starts a new stream.
                 self._zobj = None
-                return out
-            more = zobj.decompress(_TAIL, limit - len(out) if limit else 0)
+                return out.getvalue()
+            ended = self._inflate(zobj, memoryview(_TAIL), out, limit, max_size)
         except zlib.error as exc:
             self._zobj = None
             raise ProtocolError(1007, f"invalid compressed data: {_zlib_reason(exc)}") from None
-        if more:
-            out += more
-            if limit and len(out) >= limit:
-                self._zobj = None
-                raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
-        if self.no_context_takeover or zobj.eof:
+        except ProtocolError:
             self._zobj = None
-        return out
+            raise
+        if self.no_context_takeover or ended:
+            self._zobj = None
+        return out.getvalue()
+
+    @staticmethod
+    def _inflate(zobj, data: memoryview, out: io.BytesIO, limit: int, max_size: int | None) -> bool:
+        """Inflate ``data`` into ``out``, up to ``limit`` bytes (0: no limit); True at the stream's end."""
+        for start in range(0, len(data), _CHUNK):
+            tail = data[start : start + _CHUNK]  # bounded input: unconsumed_tail copies stay small
+            while True:
+                room = _CHUNK if not limit else min(_CHUNK, limit - out.tell())
+                chunk = zobj.decompress(tail, room)
+                out.write(chunk)
+                if limit and out.tell() >= limit:
+                    raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
+                if zobj.eof:
+                    return True
+                tail = zobj.unconsumed_tail
+                if not tail and len(chunk) < room:
+                    break  # this input is consumed and zlib holds no pending output
+        return False
 
     def reset(self) -> None:
         self._zobj = None

@@ -38,27 +38,29 @@ _EXPORTS = {
 
 __all__ = ["__version__", *_EXPORTS]
 
-if TYPE_CHECKING:
-    from .client import connect
-    from .connection import Connection, State
-    from .deflate import PerMessageDeflate
-    from .exceptions import (
-        ConnectionClosed,
-        ConnectionClosedError,
-        ConnectionClosedOK,
-        HandshakeRedirect,
-        HandshakeRejected,
-        InvalidHandshake,
-        InvalidState,
-        InvalidURI,
-        ProtocolError,
-        WebSocketError,
-    )
-    from .listener import Listener
-    from .options import Options
-    from .protocol import WebSocket
-    from .runner import new_event_loop, run
-    from .server import HTTPResponse, Server, serve
+if TYPE_CHECKING:  # the names as type checkers see them (explicit re-exports)
+    from .client import connect as connect
+    from .connection import Connection as Connection
+    from .connection import State as State
+    from .deflate import PerMessageDeflate as PerMessageDeflate
+    from .exceptions import ConnectionClosed as ConnectionClosed
+    from .exceptions import ConnectionClosedError as ConnectionClosedError
+    from .exceptions import ConnectionClosedOK as ConnectionClosedOK
+    from .exceptions import HandshakeRedirect as HandshakeRedirect
+    from .exceptions import HandshakeRejected as HandshakeRejected
+    from .exceptions import InvalidHandshake as InvalidHandshake
+    from .exceptions import InvalidState as InvalidState
+    from .exceptions import InvalidURI as InvalidURI
+    from .exceptions import ProtocolError as ProtocolError
+    from .exceptions import WebSocketError as WebSocketError
+    from .listener import Listener as Listener
+    from .options import Options as Options
+    from .protocol import WebSocket as WebSocket
+    from .runner import new_event_loop as new_event_loop
+    from .runner import run as run
+    from .server import HTTPResponse as HTTPResponse
+    from .server import Server as Server
+    from .server import serve as serve
 
 
 def __getattr__(name: str) -> Any:

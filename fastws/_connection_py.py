@@ -36,7 +36,13 @@ from collections import deque
 from typing import Any, Optional
 
 from . import codec
-from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidState, ProtocolError
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+    ProtocolError,
+)
 
 logger = logging.getLogger("fastws")
 
@@ -232,7 +238,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """The bytes written since the last call, when the sink is a MemorySink."""
-        return self.sink.data_to_send()  # type: ignore[no-any-return]
+        data: bytes = self.sink.data_to_send()
+        return data
 
     def start(self, deflate: Any = None, trailing: bytes = b"") -> None:
         """The opening handshake is done: OPEN. ``deflate``: the permessage-deflate
@@ -554,7 +561,9 @@ class Connection:
         deflate = self._fragment_deflate
         data = deflate.compress_fragment(fragment, final) if deflate is not None else fragment
         # With compression, RSV1 marks the first frame only (RFC 7692 §6.1).
-        self._write_frame(kind if opcode == 0 else OP_CONTINUATION, data, final, opcode == 0 and deflate is not None)
+        self._write_frame(
+            kind if opcode == 0 else OP_CONTINUATION, data, final, opcode == 0 and deflate is not None
+        )
         self._fragment_opcode = 0 if final else kind
         if self._writing_paused:
             return self._drain()
@@ -657,8 +666,10 @@ class Connection:
 
     # --- closing ----------------------------------------------------------------------
 
-    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        """Start the closing handshake (before it is open: just close the transport)."""
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> Any:
+        """Start the closing handshake (before it is open: just close the transport).
+
+        Returns None here; the asyncio layer returns an awaitable of the end."""
         if self._state == OPEN:
             self._send_close_frame(code, reason)  # ValueError for a bad code before any change
             self._set_state(CLOSING)
@@ -709,8 +720,8 @@ class Connection:
                 self._backlog_error = None
                 self._protocol_error(error)
 
-    def connection_lost(self) -> None:
-        """The transport is gone: CLOSED (1006 if no close frame came)."""
+    def connection_lost(self, exc: Optional[Exception] = None) -> None:
+        """The transport is gone (``exc``: why, if it failed): CLOSED (1006 if no close frame came)."""
         was_open = self._parser is not None
         self._state = CLOSED
         if self.close_code is None:
@@ -726,7 +737,11 @@ class Connection:
     def closed_exception(self) -> ConnectionClosed:
         """The exception for using the connection once it is closing or closed."""
         code = self.close_code if self.close_code is not None else CLOSE_ABNORMAL
-        cls = ConnectionClosedOK if code in (CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS) else ConnectionClosedError
+        cls = (
+            ConnectionClosedOK
+            if code in (CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS)
+            else ConnectionClosedError
+        )
         return cls(code, self.close_reason)
 
     @property

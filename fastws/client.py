@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import ssl as ssl_module
-from typing import Any, AsyncIterator, Callable, Generator, Iterable, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Callable, Generator, Iterable, Mapping, Optional, Sequence, Union
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from . import deflate as deflate_module
@@ -36,8 +36,8 @@ class ClientConnection(WebSocket):
         key: str,
         subprotocols: Sequence[str],
         listener: Optional[Listener],
-        deflate_offer: Optional[deflate_module.ExtensionParams] = None,
-        deflate_options: Optional[dict[str, Any]] = None,
+        deflate_offer: Optional[handshake.ExtensionParams] = None,
+        deflate_options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         super().__init__(True, options, loop)
         self._request = request
@@ -84,7 +84,7 @@ class ClientConnection(WebSocket):
         if self.transport is not None:
             self.transport.close()
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Optional[Exception] = None) -> None:
         if not self.handshake_done.done():
             try:  # a rejection whose body ends with the connection
                 response = self._handshake.feed_eof()
@@ -195,7 +195,7 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
         extra = dict(compression_options or {})
-        self._deflate_options = {k: extra.pop(k) for k in ("level", "mem_level", "threshold") if k in extra}
+        self._deflate_options: dict[str, Any] = {k: extra.pop(k) for k in ("level", "mem_level", "threshold") if k in extra}
         self._deflate_offer = deflate_module.client_offer(**extra) if compression else None
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:

@@ -18,7 +18,7 @@ class ProtocolError(WebSocketError):
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
-        self.frames: list = []
+        self.frames: list[object] = []
 
     def __str__(self) -> str:
         return f"{self.reason} (close code {self.code})"

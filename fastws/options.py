@@ -39,7 +39,9 @@ class Options:
     of unsent data that the connection itself produces (pongs are coalesced).
     """
 
-    max_size: Optional[int] = 1 << 20  # largest message, after reassembly and inflation (1009 above); None: no limit
+    max_size: Optional[int] = (
+        1 << 20
+    )  # largest message, after reassembly and inflation (1009 above); None: no limit
     max_frame_size: Optional[int] = None  # largest frame; None means max_size
     max_queue: int = 16  # received messages buffered before reading pauses
     write_limit: int = 64 * 1024  # transport buffer above which send() waits
@@ -51,7 +53,11 @@ class Options:
     def __post_init__(self) -> None:
         _check_int("max_size", self.max_size, MIN_SIZE_LIMIT, none_ok=True)
         _check_int("max_frame_size", self.max_frame_size, MIN_SIZE_LIMIT, none_ok=True)
-        if self.max_frame_size is not None and self.max_size is not None and self.max_frame_size > self.max_size:
+        if (
+            self.max_frame_size is not None
+            and self.max_size is not None
+            and self.max_frame_size > self.max_size
+        ):
             raise ValueError(
                 f"max_frame_size ({self.max_frame_size}) must not exceed max_size ({self.max_size})"
             )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterable, Optional, Union
 
 from .connection import State
@@ -95,9 +96,6 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
 
     def eof_received(self) -> Optional[bool]:
         return None  # close the transport: a half-closed WebSocket is of no use
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        Connection.connection_lost(self)
 
     def resume_writing(self) -> None:
         waiters, self._drain_waiters = self._drain_waiters, None
@@ -206,7 +204,7 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
     # --- sending (send() itself comes from Connection) -----------------------------------
 
     async def send_fragments(
-        self, fragments: Union[Iterable[Data], AsyncIterator[Data]], compress: bool = True
+        self, fragments: Union[Iterable[Data], AsyncIterable[Data]], compress: bool = True
     ) -> None:
         """Send one message as several frames, one per fragment (all str or all bytes).
 
@@ -218,12 +216,12 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         self._check_can_send()
         last: Optional[Data] = None  # the end frame carries nothing, of the message's kind
         try:
-            if hasattr(fragments, "__aiter__"):
-                async for fragment in fragments:  # type: ignore[union-attr]
+            if isinstance(fragments, AsyncIterable):
+                async for fragment in fragments:
                     await self.send_fragment(fragment, False, compress)
                     last = fragment
             else:
-                for fragment in fragments:  # type: ignore[union-attr]
+                for fragment in fragments:
                     await self.send_fragment(fragment, False, compress)
                     last = fragment
             if last is not None:
@@ -254,4 +252,3 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         """Drop the TCP connection now, without a closing handshake."""
         if self.transport is not None:
             self.transport.abort()
-

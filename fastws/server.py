@@ -139,6 +139,7 @@ class ServerConnection(WebSocket):
     """Server side of one connection: the opening handshake, then the handler."""
 
     def __init__(self, server: Server) -> None:
+        assert server.loop is not None
         super().__init__(False, server.options, server.loop)
         self.server = server
         self._handshake = handshake.ServerHandshake(
@@ -162,7 +163,7 @@ class ServerConnection(WebSocket):
         # Slowloris: the whole handshake must finish within open_timeout.
         self._open_timer = self.loop.call_later(self.options.open_timeout, self._open_timed_out)
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Optional[Exception] = None) -> None:
         self.server._connections.discard(self)
         if self._open_timer is not None:
             self._open_timer.cancel()
@@ -311,7 +312,7 @@ class Server:
         if not isinstance(handler, type) and (
             inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))
         ):
-            self.handler = handler  # an async function, or an object with an async __call__
+            self.handler = handler  # type: ignore[assignment]  # an async function, or an object with an async __call__
         elif callable(handler):
             what = "handler (not an async function)"
             self.listener_factory = listener_factory(handler, what)
@@ -320,7 +321,7 @@ class Server:
                 f"handler must be an async function, a Listener subclass or a factory of listeners, not {handler!r}"
             )
         self.options = options
-        self.loop = loop  # type: ignore[assignment]  # None until serve() starts it
+        self.loop = loop  # None until serve() starts it
         self.subprotocols = list(subprotocols)
         self.extensions = list(extensions)
         self.origins = list(origins) if origins is not None else None
@@ -340,7 +341,7 @@ class Server:
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
-        return tuple(self._server.sockets) if self._server is not None else ()
+        return tuple(self._server.sockets) if self._server is not None else ()  # type: ignore[attr-defined]
 
     @property
     def port(self) -> Optional[int]:
@@ -353,7 +354,7 @@ class Server:
 
         Returns at once; ``await wait_closed()`` for the end.
         """
-        if self._closing is None:
+        if self._closing is None and self.loop is not None:
             self._closing = self.loop.create_task(self._shutdown(code, reason))
 
     async def _shutdown(self, code: int, reason: str) -> None:

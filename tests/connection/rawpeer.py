@@ -78,8 +78,11 @@ class RawPeer:
     # --- opening ------------------------------------------------------------------
 
     @classmethod
-    async def connect(cls, port: int, path: str = "/", host: str = "127.0.0.1") -> RawPeer:
-        """Open TCP to a WebSocket server and do the upgrade by hand."""
+    async def connect(
+        cls, port: int, path: str = "/", host: str = "127.0.0.1", extensions: bytes | None = None
+    ) -> RawPeer:
+        """Open TCP to a WebSocket server and do the upgrade by hand (``extensions``: the
+        Sec-WebSocket-Extensions offer, e.g. b"permessage-deflate")."""
         reader, writer = await asyncio.open_connection(host, port)
         key = base64.b64encode(os.urandom(16))
         writer.write(
@@ -89,7 +92,8 @@ class RawPeer:
             b"Connection: Upgrade\r\n"
             b"Sec-WebSocket-Key: " + key + b"\r\n"
             b"Sec-WebSocket-Version: 13\r\n"
-            b"\r\n"
+            + (b"Sec-WebSocket-Extensions: " + extensions + b"\r\n" if extensions else b"")
+            + b"\r\n"
         )
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         assert head.startswith(b"HTTP/1.1 101 "), head

@@ -30,7 +30,10 @@ def test_compiled_core_is_active_here() -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(os.environ.get("FASTWS_PURE") == "1", reason="this process already runs the pure core")
 def test_connection_suite_on_the_pure_core() -> None:
-    files = ["test_interop_websockets.py", "test_closing.py", "test_callbacks.py", "test_handshake_net.py"]
+    files = [
+        "test_interop_websockets.py", "test_closing.py", "test_callbacks.py", "test_handshake_net.py",
+        "test_regressions.py",
+    ]  # fmt: skip
     env = {**os.environ, "FASTWS_PURE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", "not 16", *files],

@@ -205,9 +205,10 @@ class Connection:
         self._close_sent = False
         self._close_received = False
         self._failed = False
-        # Received messages (awaitable API), and frames read but not yet turned into
-        # messages because the queue was full (with the error that ended that read).
-        self.messages: deque[Any] = deque()
+        # Received messages (awaitable API; a deque once open without a listener), and frames
+        # read but not yet turned into messages because the queue was full (with the error
+        # that ended that read).
+        self.messages: Any = ()
         self._backlog: Any = None
         self._backlog_error: Any = None
         self._pause = 0  # PAUSE_* bits
@@ -248,6 +249,8 @@ class Connection:
         max_size = options.max_size if options.max_size is not None else sys.maxsize  # None: no limit
         listener = self.listener
         self._text_bytes = listener is not None and not listener.decode_text
+        if listener is None:
+            self.messages = deque()
         self._deflate = deflate
         self._parser = codec.FrameParser(
             self.client,

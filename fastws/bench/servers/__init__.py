@@ -186,6 +186,21 @@ TEST_SERVERS: dict[str, ServerSpec] = {
 if os.environ.get("FASTWS_BENCH_TEST_SERVERS", "") not in ("", "0"):
     SERVERS.update(TEST_SERVERS)
 
+# Before/after a change: FASTWS_BENCH_BASELINE=/path/to/another/checkout (its extensions built
+# in place) adds "fastws-baseline", that checkout's fastws (C) echo server, to measure in the same run.
+_BASELINE = os.environ.get("FASTWS_BENCH_BASELINE", "")
+if _BASELINE:
+    SERVERS["fastws-baseline"] = ServerSpec(
+        "fastws-baseline",
+        "fastws (C) baseline",
+        f"{_PKG}.fastws_echo",
+        "ws",
+        "fastws",
+        f"fastws (C) from {_BASELINE} (FASTWS_BENCH_BASELINE), for before/after comparisons",
+        # PYTHONSAFEPATH: the working directory (this checkout) must not come first on sys.path.
+        env={"FASTWS_PURE": "0", "PYTHONPATH": _BASELINE, "PYTHONSAFEPATH": "1"},
+    )
+
 DEFAULT_SERVERS = ("raw-tcp", "fastws", "fastws-pure", "picows", "websockets", "aiohttp", "node-ws")
 REFERENCE_SERVER = "fastws"  # ratios are to this one
 DEFLATE_SERVERS = (

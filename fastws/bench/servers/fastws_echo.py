@@ -98,7 +98,7 @@ async def start(host: str, port: int, deflate: Optional[str] = None, engine: Opt
         host,
         port,
         max_size=MAX_SIZE,
-        ping_interval=None,  # no keepalive pings (the default, stated for the record)
+        ping_interval=None,  # no keepalive pings, as in the other servers measured here
         compression=compression,  # type: ignore[arg-type]
     )
 

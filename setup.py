@@ -90,7 +90,8 @@ def extensions() -> list[Extension]:
     connection = Extension(
         "fastws._connection_c",
         ["src/_connection_c.py"],
-        depends=["fastws/_connection_c.pxd"],
+        include_dirs=["src"],
+        depends=["fastws/_connection_c.pxd", "fastws/_codec_c.pxd"],
         extra_compile_args=["-O3"],
     )
     # permessage-deflate kernels: need zlib's headers and libz; without them the

@@ -545,6 +545,9 @@ class FrameBuilder:
         header, data = self.build_parts(opcode, payload, fin, rsv1)
         return header + data  # type: ignore[operator]
 
+    # What the connection core calls (in the compiled twin, a C method with the same arguments).
+    _build = build
+
     def build_parts(
         self, opcode: int, payload: object = b"", fin: bool = True, rsv1: bool = False
     ) -> tuple[bytes, object]:

@@ -2,6 +2,8 @@
 # to it): the same source, with C types for its constants, attributes and hot methods.
 import cython
 
+from fastws._codec_c cimport Frame, FrameBuilder, FrameParser
+
 cdef int CONNECTING, OPEN, CLOSING, CLOSED
 cdef int OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG
 cdef int PAUSE_USER, PAUSE_QUEUE
@@ -12,13 +14,17 @@ cdef class Connection:
     cdef public bint client
     cdef public object options, sink, listener, clock
     cdef public int _state
-    cdef public object _parser, _builder, _deflate
+    # The compiled core runs on the compiled codec: C calls into the parser and builder.
+    cdef public FrameParser _parser
+    cdef public FrameBuilder _builder
+    cdef public object _deflate
     cdef public bint _text_bytes
     cdef public object _max_size
     cdef public Py_ssize_t _max_queue
     cdef public object _lent, _corked
     cdef public object close_code, close_reason
     cdef public bint _close_sent, _close_received, _failed
+    cdef public double _last_data
     cdef public object messages, _backlog, _backlog_error
     cdef public int _pause
     cdef public bint _reading, _writing_paused
@@ -31,7 +37,7 @@ cdef class Connection:
     cdef public object latency, timers
 
     cdef _deliver(self, list frames, object error)
-    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, opcode=int)
+    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, opcode=int, frame=Frame)
     cdef bint _dispatch(self, list frames, Py_ssize_t start, object listener) except -1
     cdef _write_frame(self, int opcode, object payload, bint fin, bint rsv1)
     cdef _flush_corked(self)

@@ -36,6 +36,19 @@ from collections import deque
 from typing import Any, Optional
 
 from . import codec
+from .constants import (
+    CLOSE_ABNORMAL,
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NO_STATUS,
+    CLOSE_NORMAL,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+)
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -59,19 +72,6 @@ CONNECTING = 0
 OPEN = 1
 CLOSING = 2
 CLOSED = 3
-
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
-
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_NO_STATUS = 1005
-CLOSE_ABNORMAL = 1006
-CLOSE_INTERNAL_ERROR = 1011
 
 # Why reading is paused (bits of Connection._pause): the application asked, or
 # the message queue is full.
@@ -117,24 +117,6 @@ class _Ready:
 
 
 READY = _Ready()
-
-
-class _Discarding:
-    """The parser of a failed connection: what the peer still sends is dropped,
-    and the time of its last bytes is kept (see the "linger" timer)."""
-
-    __slots__ = ("_clock", "last")
-
-    def __init__(self, clock: Any) -> None:
-        self._clock = clock
-        self.last = clock()
-
-    def feed(self, data: Any) -> list[Any]:
-        self.last = self._clock()
-        return []
-
-    def feed_buffer(self, data: Any, nbytes: int) -> list[Any]:
-        return self.feed(data)
 
 
 class MemorySink:
@@ -192,7 +174,9 @@ class Connection:
         self.listener = listener
         self.clock = time.monotonic  # the asyncio layer uses its loop's clock
         self._state = CONNECTING
-        self._parser: Any = None  # set when open: until then data goes to _handshake_data
+        # The frame parser, once open (until then bytes go to _handshake_data); None again
+        # once the connection failed: what the peer still sends is dropped (see _unparsed).
+        self._parser: Any = None
         self._builder = codec.FrameBuilder(client)
         self._deflate: Any = None  # deflate.DeflateSession once permessage-deflate is agreed
         self._text_bytes = False  # the listener takes text as bytes (Listener.decode_text = False)
@@ -205,6 +189,7 @@ class Connection:
         self._close_sent = False
         self._close_received = False
         self._failed = False
+        self._last_data = 0.0  # when the peer last sent bytes to a failed connection
         # Received messages (awaitable API; a deque once open without a listener), and frames
         # read but not yet turned into messages because the queue was full (with the error
         # that ended that read).
@@ -272,7 +257,7 @@ class Connection:
     def data_received(self, data: Any) -> None:
         parser = self._parser
         if parser is None:
-            self._handshake_data(data)
+            self._unparsed(data)
             return
         try:
             frames = parser.feed(data)
@@ -292,7 +277,7 @@ class Connection:
         """``nbytes`` were read into the lent buffer: parse them now."""
         parser = self._parser
         if parser is None:
-            self._handshake_data(bytes(self._lent[:nbytes]))
+            self._unparsed(bytes(self._lent[:nbytes]))
             return
         try:
             frames = parser.feed_buffer(self._lent, nbytes)
@@ -300,6 +285,13 @@ class Connection:
             self._deliver(exc.frames, exc)
             return
         self._deliver(frames, None)
+
+    def _unparsed(self, data: bytes) -> None:
+        """Bytes when there is no parser: the handshake's, or after a failure (dropped)."""
+        if self._failed:
+            self._last_data = self.clock()
+        else:
+            self._handshake_data(data)
 
     def _handshake_data(self, data: bytes) -> None:
         """Bytes before the connection is open: the server and client layers read their handshake."""
@@ -531,7 +523,7 @@ class Connection:
         if deflate is not None and compress and len(message) >= deflate.threshold:
             self._write_frame(opcode, deflate.compress(message), True, True)
         elif len(message) < WRITELINES_THRESHOLD:
-            frame = self._builder.build(opcode, message)
+            frame = self._builder._build(opcode, message, True, False)
             if self._corked is None:
                 self.sink.write(frame)
             else:
@@ -581,7 +573,7 @@ class Connection:
         if self._corked is not None:
             self._flush_corked()  # what send() corked goes first: a close frame must come last
         if len(payload) < WRITELINES_THRESHOLD:
-            self.sink.write(self._builder.build(opcode, payload, fin, rsv1))
+            self.sink.write(self._builder._build(opcode, payload, fin, rsv1))
         else:
             self.sink.writelines(self._builder.build_parts(opcode, payload, fin, rsv1))
 
@@ -651,7 +643,7 @@ class Connection:
         """Close a failed connection once the peer has stopped sending (the close timer aborts)."""
         if self._state == CLOSED:
             return
-        quiet_for = self.clock() - self._parser.last
+        quiet_for = self.clock() - self._last_data
         if quiet_for >= LINGER_QUIET:
             self.sink.close()
         else:
@@ -697,7 +689,8 @@ class Connection:
         # Lingering close: closing now, with the peer's bytes still unread, makes the
         # kernel send RST, which can destroy our close frame in flight. Keep reading
         # and discarding until the peer is quiet, then close (the close timer aborts).
-        self._parser = _Discarding(self.clock)
+        self._parser = None
+        self._last_data = self.clock()
         self._schedule("linger", LINGER_QUIET)
         self._schedule("close", self.options.close_timeout)
 
@@ -725,7 +718,7 @@ class Connection:
 
     def connection_lost(self, exc: Optional[Exception] = None) -> None:
         """The transport is gone (``exc``: why, if it failed): CLOSED (1006 if no close frame came)."""
-        was_open = self._parser is not None
+        was_open = self._parser is not None or self._failed
         self._state = CLOSED
         if self.close_code is None:
             self.close_code = CLOSE_ABNORMAL  # TCP closed without a close frame

@@ -19,7 +19,7 @@ from . import deflate as deflate_module
 from . import handshake
 from .exceptions import HandshakeRedirect, InvalidHandshake, InvalidURI
 from .listener import Listener, listener_factory, make_listener
-from .options import Options
+from .options import Options, check_int, check_seconds, check_strings
 from .protocol import WebSocket
 
 logger = logging.getLogger("fastws.client")
@@ -108,16 +108,10 @@ def _check_client_args(
     subprotocols: Sequence[str], max_redirects: int, backoff_initial: float, backoff_factor: float,
     backoff_max: float,
 ) -> None:  # fmt: skip
-    if isinstance(subprotocols, (str, bytes)):
-        raise TypeError(f"subprotocols must be a list of strings, not a single string (write [{subprotocols!r}])")
-    for entry in subprotocols:
-        if not isinstance(entry, str):
-            raise TypeError(f"subprotocols: {entry!r} is not a string")
-    if isinstance(max_redirects, bool) or not isinstance(max_redirects, int) or max_redirects < 0:
-        raise ValueError(f"max_redirects must be an int >= 0, got {max_redirects!r}")
-    for name, value in (("backoff_initial", backoff_initial), ("backoff_max", backoff_max)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    check_strings("subprotocols", subprotocols)
+    check_int("max_redirects", max_redirects, 0)
+    check_seconds("backoff_initial", backoff_initial, none_ok=False)
+    check_seconds("backoff_max", backoff_max, none_ok=False)
     if isinstance(backoff_factor, bool) or not isinstance(backoff_factor, (int, float)) or not backoff_factor >= 1:
         raise ValueError(f"backoff_factor must be a number >= 1, got {backoff_factor!r}")
     if backoff_max < backoff_initial:

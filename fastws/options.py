@@ -9,7 +9,8 @@ from typing import Any, Optional
 MIN_SIZE_LIMIT = 125
 
 
-def _check_int(name: str, value: Any, minimum: int, none_ok: bool = False) -> None:
+def check_int(name: str, value: Any, minimum: int, none_ok: bool = False) -> None:
+    """TypeError unless an int (or None if allowed), ValueError below ``minimum``."""
     if value is None and none_ok:
         return
     if isinstance(value, bool) or not isinstance(value, int):
@@ -19,7 +20,8 @@ def _check_int(name: str, value: Any, minimum: int, none_ok: bool = False) -> No
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
 
 
-def _check_seconds(name: str, value: Any, none_ok: bool) -> None:
+def check_seconds(name: str, value: Any, none_ok: bool) -> None:
+    """TypeError unless a number (or None if allowed), ValueError unless positive and finite."""
     if value is None and none_ok:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -27,6 +29,15 @@ def _check_seconds(name: str, value: Any, none_ok: bool) -> None:
         raise TypeError(f"{name} must be {allowed}, not {type(value).__name__}")
     if not value > 0 or value == float("inf"):
         raise ValueError(f"{name} must be a positive, finite number of seconds, got {value}")
+
+
+def check_strings(name: str, values: Any, none_entries: bool = False) -> None:
+    """TypeError unless ``values`` is a collection of str (or None entries, if allowed)."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a list of strings, not a single string (write [{values!r}])")
+    for entry in values:
+        if not isinstance(entry, str) and not (none_entries and entry is None):
+            raise TypeError(f"{name}: {entry!r} is not a string")
 
 
 @dataclass
@@ -51,8 +62,8 @@ class Options:
     open_timeout: float = 10.0  # the whole opening handshake
 
     def __post_init__(self) -> None:
-        _check_int("max_size", self.max_size, MIN_SIZE_LIMIT, none_ok=True)
-        _check_int("max_frame_size", self.max_frame_size, MIN_SIZE_LIMIT, none_ok=True)
+        check_int("max_size", self.max_size, MIN_SIZE_LIMIT, none_ok=True)
+        check_int("max_frame_size", self.max_frame_size, MIN_SIZE_LIMIT, none_ok=True)
         if (
             self.max_frame_size is not None
             and self.max_size is not None
@@ -61,12 +72,12 @@ class Options:
             raise ValueError(
                 f"max_frame_size ({self.max_frame_size}) must not exceed max_size ({self.max_size})"
             )
-        _check_int("max_queue", self.max_queue, 1)
-        _check_int("write_limit", self.write_limit, 0)
-        _check_seconds("ping_interval", self.ping_interval, none_ok=True)
-        _check_seconds("ping_timeout", self.ping_timeout, none_ok=True)
-        _check_seconds("close_timeout", self.close_timeout, none_ok=False)
-        _check_seconds("open_timeout", self.open_timeout, none_ok=False)
+        check_int("max_queue", self.max_queue, 1)
+        check_int("write_limit", self.write_limit, 0)
+        check_seconds("ping_interval", self.ping_interval, none_ok=True)
+        check_seconds("ping_timeout", self.ping_timeout, none_ok=True)
+        check_seconds("close_timeout", self.close_timeout, none_ok=False)
+        check_seconds("open_timeout", self.open_timeout, none_ok=False)
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> Options:

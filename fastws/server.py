@@ -27,7 +27,7 @@ from .constants import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
 from .exceptions import ConnectionClosed, InvalidHandshake
 from .handshake import Request
 from .listener import Listener, listener_factory, make_listener
-from .options import Options
+from .options import Options, check_int, check_strings
 from .protocol import CONNECTING, OPEN, WebSocket
 
 logger = logging.getLogger("fastws.server")
@@ -418,20 +418,12 @@ def _check_server_args(
     """ValueError / TypeError for a bad serve() argument, before anything listens."""
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
         raise ValueError(f"port must be an int from 0 to 65535 (0: any free port), got {port!r}")
-    for name, value, minimum in (("backlog", backlog, 0), ("max_head_size", max_head_size, 64),
-                                 ("max_headers", max_headers, 1)):  # fmt: skip
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-        if value < minimum:
-            raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    for name, names in (("subprotocols", subprotocols), ("origins", origins)):
-        if names is None:
-            continue
-        if isinstance(names, (str, bytes)):
-            raise TypeError(f"{name} must be a list of strings, not a single string (write [{names!r}])")
-        for entry in names:
-            if not isinstance(entry, str) and not (name == "origins" and entry is None):
-                raise TypeError(f"{name}: {entry!r} is not a string")
+    check_int("backlog", backlog, 0)
+    check_int("max_head_size", max_head_size, 64)
+    check_int("max_headers", max_headers, 1)
+    check_strings("subprotocols", subprotocols)
+    if origins is not None:
+        check_strings("origins", origins, none_entries=True)  # None, as in websockets: no Origin (allowed anyway)
 
 
 class serve:  # noqa: N801  (used like a function: await serve(...), async with serve(...))

@@ -1,5 +1,5 @@
-"""Fixtures for connection tests: every test runs on both event loops, and on
-both codec implementations where the ``impl`` fixture is used.
+"""Fixtures for connection tests: every test runs on both event loops, and on the
+build this process runs (``impl``; test_pure_core.py reruns the directory on the other).
 
 Tests are plain functions that call ``run(coro)``: it runs the coroutine on a
 fresh loop of the selected kind, with a hard timeout so nothing can hang.
@@ -7,11 +7,11 @@ fresh loop of the selected kind, with a hard timeout so nothing can hang.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Awaitable, Callable
 
 import pytest
 
+from fastws import codec, connection
 from loops import run_on
 
 RUN_TIMEOUT = 30.0
@@ -32,14 +32,15 @@ def run(loop_name: str) -> Callable[[Awaitable[Any]], Any]:
     return runner
 
 
-@pytest.fixture(params=["c", "python"])
-def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the connection layer on one codec implementation (C or pure Python).
+# The build this process runs: the compiled core on the compiled codec, or (FASTWS_PURE=1)
+# the pure core on the pure codec, as installed with or without a compiler. The compiled
+# core calls the compiled codec directly, so the two are never mixed; test_pure_core.py
+# runs this whole directory again with FASTWS_PURE=1, so both builds pass every test here.
+ACTIVE_BUILD = connection.IMPLEMENTATION
 
-    The connection core is the one this process loaded (compiled unless FASTWS_PURE=1;
-    test_pure_core.py runs the suite again on the pure core); its codec is swapped here.
-    """
-    from fastws import codec, connection
 
-    monkeypatch.setattr(sys.modules[connection.Connection.__module__], "codec", codec.implementation(request.param))
-    return request.param
+@pytest.fixture(params=[ACTIVE_BUILD])
+def impl(request: pytest.FixtureRequest) -> str:
+    """The implementation the connection layer runs on ("c" or "python"; see ACTIVE_BUILD)."""
+    assert codec.IMPLEMENTATION == connection.IMPLEMENTATION == request.param
+    return request.param  # type: ignore[no-any-return]

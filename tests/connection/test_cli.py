@@ -30,7 +30,8 @@ class EchoServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **(env or {})},
+            # The CLI's own default: not this process's FASTWS_PURE (test_pure_core.py sets it).
+            env={**{k: v for k, v in os.environ.items() if k != "FASTWS_PURE"}, **(env or {})},
         )
         self.port = 0
         self.codec = self.loop = ""

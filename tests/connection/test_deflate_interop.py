@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 from codec_helpers import encode_frame
+from conftest import ACTIVE_BUILD
 from rawpeer import EOF, RawPeer, accept_for, close_payload
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
@@ -423,13 +424,12 @@ def check_ws_extension(ext: Any, local: tuple[int, bool], remote: tuple[int, boo
 
 
 def spread(cases: list) -> list:
-    """Every case on both implementations (C and pure kernels and codec), each on one of the
-    two loops, alternating: both loops meet both implementations, without the full product."""
+    """Every case on this process's build (``impl``: test_pure_core.py reruns the pure one), on
+    one of the two loops, alternating: both loops meet the cases, without the full product."""
     loops = ("asyncio", "uvloop")
     return [
-        pytest.param(case, loops[(i + j) % 2], impl, id=f"{case['id']}-{loops[(i + j) % 2]}-{impl}")
+        pytest.param(case, loops[i % 2], ACTIVE_BUILD, id=f"{case['id']}-{loops[i % 2]}-{ACTIVE_BUILD}")
         for i, case in enumerate(cases)
-        for j, impl in enumerate(("c", "python"))
     ]
 
 

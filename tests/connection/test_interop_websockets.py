@@ -157,11 +157,7 @@ def test_fastws_client_echo_sizes(run, impl, kind):
 
 # 16 MiB on a couple of combinations only: it is the slow one.
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(
-    "impl, loop_name, kind",
-    [("python", "asyncio", "binary"), ("c", "uvloop", "text")],
-    indirect=["impl"],
-)
+@pytest.mark.parametrize("loop_name, kind", [("asyncio", "binary"), ("uvloop", "text")])
 @pytest.mark.interop(peer="websockets", role="fastws server", feature="large")
 def test_fastws_server_16mib(run, impl, kind):
     payload = make_payload(kind, BIG)
@@ -179,11 +175,7 @@ def test_fastws_server_16mib(run, impl, kind):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(
-    "impl, loop_name, kind",
-    [("python", "uvloop", "text"), ("c", "asyncio", "binary")],
-    indirect=["impl"],
-)
+@pytest.mark.parametrize("loop_name, kind", [("uvloop", "text"), ("asyncio", "binary")])
 @pytest.mark.interop(peer="websockets", role="fastws client", feature="large")
 def test_fastws_client_16mib(run, impl, kind):
     payload = make_payload(kind, BIG)

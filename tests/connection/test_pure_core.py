@@ -29,14 +29,11 @@ def test_compiled_core_is_active_here() -> None:
 
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(os.environ.get("FASTWS_PURE") == "1", reason="this process already runs the pure core")
-def test_connection_suite_on_the_pure_core() -> None:
-    files = [
-        "test_interop_websockets.py", "test_closing.py", "test_callbacks.py", "test_handshake_net.py",
-        "test_regressions.py",
-    ]  # fmt: skip
-    env = {**os.environ, "FASTWS_PURE": "1"}
+def test_connection_suite_on_the_pure_core(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    results = tmp_path / "interop.json"
+    env = {**os.environ, "FASTWS_PURE": "1", "FASTWS_INTEROP_EXPORT": str(results)}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", "not 16", *files],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--ignore", Path(__file__).name, "."],
         cwd=HERE,
         env=env,
         capture_output=True,
@@ -44,5 +41,9 @@ def test_connection_suite_on_the_pure_core() -> None:
         timeout=580,
     )
     tail = "\n".join(result.stdout.splitlines()[-15:])
+    # Its interop tests count in the matrix, as the pure build's (failed ones included).
+    matrix = request.config.pluginmanager.get_plugin("fastws-interop-matrix")
+    if matrix is not None and results.exists():
+        matrix.merge(results, "pure build: tests/connection/")
     assert result.returncode == 0, f"pure-core run failed:\n{tail}\n{result.stderr[-2000:]}"
     assert " passed" in tail

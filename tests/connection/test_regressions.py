@@ -489,7 +489,7 @@ def test_b11_bad_serve_arguments(kwargs: dict[str, Any], message: str) -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"max_redirects": -1}, "max_redirects must be an int >= 0"),
+        ({"max_redirects": -1}, "max_redirects must be at least 0"),
         ({"backoff_initial": 0}, "backoff_initial must be a positive"),
         ({"backoff_factor": 0.5}, "backoff_factor must be a number >= 1"),
         ({"backoff_max": 0.1, "backoff_initial": 1}, "backoff_max"),

@@ -17,12 +17,17 @@ failure (no skip, no ``-x`` stop, no interruption; not under xdist workers).
 Failures are written as they are (``✗ 23/24``).  Any other run leaves both
 files alone and says why in the terminal summary.  Files are only rewritten
 when their content changes.  Registered from ``tests/conftest.py``.
+
+A session run by a test in a subprocess (the pure build's rerun of tests/connection)
+sets ``FASTWS_INTEROP_EXPORT`` to a file: it writes its results there instead, and
+the parent session merges them with :meth:`Matrix.merge`.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -212,7 +217,25 @@ class Matrix:
             return "no interop test ran"
         return ""
 
+    def merge(self, path: Path, prefix: str) -> None:
+        """Add the results a subprocess session exported to ``path`` (node ids get ``prefix``)."""
+        for row in json.loads(path.read_text(encoding="utf-8")):
+            tag = Tag(row["peer"], tuple(row["roles"]), tuple(row["features"]))
+            self.results[prefix + row["nodeid"]] = Result(tag, row["function"], row["phases"])
+
+    def _export(self, path: str) -> None:
+        rows = [
+            {"nodeid": nodeid, "peer": r.tag.peer, "roles": list(r.tag.roles), "features": list(r.tag.features),
+             "function": r.function, "phases": r.phases}
+            for nodeid, r in self.results.items()
+        ]  # fmt: skip
+        Path(path).write_text(json.dumps(rows), encoding="utf-8")
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        export = os.environ.get("FASTWS_INTEROP_EXPORT")
+        if export:
+            self._export(export)
+            return
         if not self.results and not self.deselected:
             return  # a run without interop tests: nothing to say
         why = self.incomplete(exitstatus)

@@ -38,7 +38,7 @@ cdef class Connection:
 
     cdef _deliver(self, list frames, object error)
     @cython.locals(n=Py_ssize_t, i=Py_ssize_t, opcode=int, frame=Frame)
-    cdef bint _dispatch(self, list frames, Py_ssize_t start, object listener) except -1
+    cdef bint _dispatch(self, list frames, object listener) except -1
     cdef _write_frame(self, int opcode, object payload, bint fin, bint rsv1)
     cdef _flush_corked(self)
     cdef _set_pause(self, int reason, bint on)

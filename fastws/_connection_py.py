@@ -172,7 +172,7 @@ class Connection:
         self.options = options
         self.sink = sink if sink is not None else MemorySink()
         self.listener = listener
-        self.clock = time.monotonic  # the asyncio layer uses its loop's clock
+        self.clock = time.monotonic  # replaceable: the sans-IO tests drive a clock of their own
         self._state = CONNECTING
         # The frame parser, once open (until then bytes go to _handshake_data); None again
         # once the connection failed: what the peer still sends is dropped (see _unparsed).
@@ -304,19 +304,20 @@ class Connection:
             # at its end: one syscall, not one per echo. (The awaitable API sends later, from tasks.)
             self._corked = []
         try:
-            if self._dispatch(frames, 0, listener) and error is not None:
-                self._protocol_error(error)
-            elif error is not None:
-                self._backlog_error = error  # after the frames held back: see _dispatch
+            if self._dispatch(frames, listener):
+                if error is not None:
+                    self._protocol_error(error)
+            elif self._backlog is not None:
+                self._backlog_error = error  # handled after the frames held back (see _release_backlog)
         finally:
             if self._corked is not None:
                 self._flush_corked()
 
-    def _dispatch(self, frames: list[Any], start: int, listener: Any) -> bool:
-        """Act on ``frames[start:]``; False if they were not all handled (the connection
-        failed, or the queue filled up and the rest is held back in ``_backlog``)."""
+    def _dispatch(self, frames: list[Any], listener: Any) -> bool:
+        """Act on ``frames``; False if they were not all handled (the connection failed,
+        or the queue filled up and the rest is held back in ``_backlog``)."""
         n = len(frames)
-        for i in range(start, n):
+        for i in range(n):
             frame = frames[i]
             opcode = frame.opcode
             if opcode <= OP_BINARY:
@@ -389,7 +390,7 @@ class Connection:
         backlog = self._backlog
         if backlog is not None:
             self._backlog = None
-            if not self._dispatch(backlog, 0, self.listener):
+            if not self._dispatch(backlog, self.listener):
                 return  # full again (or failed)
             error = self._backlog_error
             if error is not None:
@@ -710,7 +711,7 @@ class Connection:
             # Closing: what was held back is read now (data dropped, control frames handled).
             backlog = self._backlog
             self._backlog = None
-            self._dispatch(backlog, 0, self.listener)
+            self._dispatch(backlog, self.listener)
             error = self._backlog_error
             if error is not None:
                 self._backlog_error = None

@@ -54,7 +54,8 @@ class Decompressor:
         """One whole compressed message: 00 00 ff ff appended, inflated.
 
         ``ProtocolError(1009)`` as soon as the output exceeds ``max_size``
-        (``None``: no limit; at most ``max_size + 1`` bytes are ever produced),
+        (``None``: no limit; at most ``max_size + 1`` bytes are ever produced, so a
+        rejected message costs about ``max_size``; an accepted one is held once),
         ``ProtocolError(1007, "invalid compressed data: ...")`` for corrupt data.
         Bytes after a final (BFINAL) block are ignored and the stream restarts.
         After an error the stream is reset; the connection is expected to fail.

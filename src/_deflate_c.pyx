@@ -8,10 +8,20 @@ direction lives inside the Python object, is created on first use, reset
 and freed by ``__dealloc__``.  zlib allocates through ``PyMem_RawMalloc`` (as
 Python's own ``zlib`` module does), so tracemalloc sees it.
 
-Output goes to one module-wide scratch buffer, grown as needed and reused by
-every stream, then copied once into the result ``bytes``: no per-message
-allocation besides the result, and no per-connection buffer.  This relies on
-the GIL: nothing here releases it, so no two calls can share the buffer.
+Compressed output goes to one module-wide scratch buffer, grown as needed and
+reused by every stream, then copied once into the result ``bytes``: no
+per-message allocation besides the result, and no per-connection buffer.  This
+relies on the GIL: nothing here releases it, so no two calls can share the buffer.
+
+Decompressed output starts in the same scratch buffer: a message of at most
+16 KiB (``OUT_SMALL``) is copied out of it, as above (the fastest way for the
+many small messages).  A larger one moves once into a ``bytes`` object only the
+call references and is inflated straight into it from then on: grown in place
+(``_PyBytes_Resize``: first to 8x the input, up to 256 KiB; then by half below
+1 MiB, by an eighth above, as ``io.BytesIO`` grows the pure twin's), never past
+``max_size + 1`` bytes, and shrunk to the exact size at the end, not copied.  So
+a bomb costs at most about ``max_size`` and an accepted message is held once
+(while it grows, with up to an eighth spare above 1 MiB, up to half below).
 
 Compression backend, chosen at build time (``src/deflate_backend.h``): when
 setup.py finds ISA-L (libisal), the compressor runs on its igzip deflate
@@ -39,15 +49,21 @@ See ``fastws/_deflate_py.py`` for the wire format and the 8-bit window rule.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport _PyBytes_Resize
 from cpython.mem cimport PyMem_Free, PyMem_Realloc, PyMem_RawFree, PyMem_RawMalloc
+from cpython.ref cimport PyObject, Py_XDECREF
 from cpython.unicode cimport PyUnicode_Check
 from libc.stdint cimport SIZE_MAX, UINT32_MAX
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
 
 from .exceptions import ProtocolError
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
+    # Borrowed-pointer forms, for the decompressor's output (see _Output).
+    PyObject *_new_bytes "PyBytes_FromStringAndSize"(const char *v, Py_ssize_t size) except NULL
+    char *_bytes_data "PyBytes_AS_STRING"(PyObject *o) noexcept
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 cdef extern from "zlib.h" nogil:
     ctypedef unsigned char Bytef
@@ -120,6 +136,10 @@ cdef enum:
     MIN_COMPRESS_WINDOW = 9  # see fastws/_deflate_py.py
     SCRATCH_MIN = 16384
     SCRATCH_KEEP = 4 << 20  # a larger scratch buffer is freed after use
+    OUT_SMALL = 16384  # a decompressed message up to this size is built in the scratch buffer
+    OUT_RATIO = 8  # a larger one moves to a bytes object of 8x its input, at most OUT_FIRST_MAX,
+    OUT_FIRST_MAX = 262144  # so that most messages need no second step,
+    OUT_HALF_BELOW = 1 << 20  # which then grows by half below 1 MiB, by an eighth above
     INFLATE_OK = 0
     INFLATE_END = 1  # the sender ended the stream (BFINAL)
     INFLATE_TOO_BIG = 2
@@ -148,20 +168,14 @@ cdef unsigned char *_scratch = NULL
 cdef size_t _scratch_cap = 0
 
 
-cdef int _reserve(size_t needed, size_t ceiling) except -1:
-    """Make the scratch buffer at least ``needed`` bytes, keeping its content.
-
-    It grows geometrically, but never past ``ceiling`` (unless ``needed`` is larger):
-    the decompressor's ceiling is its output limit, so a bomb gets no spare room.
-    """
+cdef int _reserve(size_t needed) except -1:
+    """Make the scratch buffer at least ``needed`` bytes, keeping its content (it doubles)."""
     global _scratch, _scratch_cap
     cdef size_t cap
     cdef unsigned char *p
     if needed <= _scratch_cap:
         return 0
     cap = _scratch_cap * 2 if _scratch_cap else SCRATCH_MIN
-    if cap > ceiling:
-        cap = ceiling
     if cap < needed:
         cap = needed
     p = <unsigned char*>PyMem_Realloc(_scratch, cap)
@@ -191,10 +205,66 @@ cdef inline void _feed(z_stream *strm, const unsigned char **p, size_t *remainin
         remaining[0] -= chunk
 
 
-cdef inline void _set_output(z_stream *strm, size_t used, size_t limit) noexcept:
-    cdef size_t room = (_scratch_cap if _scratch_cap < limit else limit) - used
+cdef inline void _set_output(z_stream *strm, size_t used) noexcept:
+    cdef size_t room = _scratch_cap - used
     strm.next_out = _scratch + used
     strm.avail_out = <uInt>(room if room < UINT32_MAX else UINT32_MAX)
+
+
+cdef struct _Output:
+    # A decompressed message being built: first in the scratch buffer (obj NULL), then,
+    # once it outgrows OUT_SMALL bytes, in a bytes object nothing else references
+    # (refcount 1, so _PyBytes_Resize may grow and shrink it in place).
+    PyObject *obj
+    unsigned char *data  # the scratch buffer or obj's bytes; NULL before the first byte
+    size_t cap  # room at data
+    size_t used  # bytes written
+    size_t first  # the least size of obj (OUT_RATIO times the input, within OUT_FIRST_MAX)
+
+
+cdef int _out_grow(_Output *out, size_t limit) except -1:
+    """Room for at least one more byte (``used < limit`` here).
+
+    OUT_SMALL bytes of the scratch buffer first; then a bytes object of at least
+    ``first`` bytes, which grows geometrically.  Never past ``limit`` (the
+    decompressor's output limit), so a bomb gets no spare room.
+    """
+    cdef size_t cap
+    if out.data == NULL:
+        _reserve(OUT_SMALL)
+        out.data = _scratch
+        out.cap = OUT_SMALL if OUT_SMALL < limit else limit
+        return 0
+    cap = out.cap + (out.cap >> 1 if out.cap < OUT_HALF_BELOW else out.cap >> 3)
+    if out.obj == NULL and cap < out.first:
+        cap = out.first
+    if cap > limit:
+        cap = limit
+    if cap > <size_t>PY_SSIZE_T_MAX - 64:
+        cap = <size_t>PY_SSIZE_T_MAX - 64
+    if cap <= out.used:
+        raise MemoryError()
+    if out.obj == NULL:  # a large message: from now on inflated into its result
+        out.obj = _new_bytes(NULL, <Py_ssize_t>cap)
+        memcpy(_bytes_data(out.obj), out.data, out.used)
+    else:
+        _PyBytes_Resize(&out.obj, <Py_ssize_t>cap)  # on failure it frees the object, sets NULL
+    out.data = <unsigned char*>_bytes_data(out.obj)
+    out.cap = cap
+    return 0
+
+
+cdef bytes _out_take(_Output *out):
+    """The output as bytes: a small one copied out of the scratch buffer, a large one shrunk in place."""
+    cdef bytes result
+    if out.obj == NULL:
+        return PyBytes_FromStringAndSize(<char*>out.data, out.used) if out.used else b""
+    if out.used != out.cap:
+        _PyBytes_Resize(&out.obj, <Py_ssize_t>out.used)
+    result = <bytes>out.obj  # a new reference: drop ours
+    Py_XDECREF(out.obj)
+    out.obj = NULL
+    return result
 
 
 cdef str _zlib_reason(z_stream *strm, int ret):
@@ -329,15 +399,15 @@ cdef class Compressor:
         self._stream()
         if FASTWS_HAVE_ISAL and self._isal_on:
             return self._isal_deflate(p, n, final)
-        _reserve(<size_t>deflateBound(strm, n) + 16, SIZE_MAX)
+        _reserve(<size_t>deflateBound(strm, n) + 16)
         # All input without flushing, then a sync flush: the calls Python's zlib module makes
         # (compressobj.compress + flush(Z_SYNC_FLUSH)), hence byte-identical output.
         strm.avail_in = 0
         while True:
             _feed(strm, &p, &remaining)
             if used == _scratch_cap:
-                _reserve(used + 1, SIZE_MAX)
-            _set_output(strm, used, SIZE_MAX)
+                _reserve(used + 1)
+            _set_output(strm, used)
             ret = deflate(strm, Z_NO_FLUSH)
             used = strm.next_out - _scratch
             if ret != Z_OK and ret != Z_BUF_ERROR:
@@ -346,8 +416,8 @@ cdef class Compressor:
                 break
         while True:
             if used == _scratch_cap:
-                _reserve(used + 1, SIZE_MAX)
-            _set_output(strm, used, SIZE_MAX)
+                _reserve(used + 1)
+            _set_output(strm, used)
             ret = deflate(strm, Z_SYNC_FLUSH)
             used = strm.next_out - _scratch
             if ret != Z_OK and ret != Z_BUF_ERROR:
@@ -373,7 +443,7 @@ cdef class Compressor:
             if self.no_context_takeover:
                 self._isal_reset()
             return b"\x00"
-        _reserve(n + (n >> 3) + 64, SIZE_MAX)
+        _reserve(n + (n >> 3) + 64)
         s.avail_in = 0
         while True:
             if s.avail_in == 0 and remaining:
@@ -384,7 +454,7 @@ cdef class Compressor:
                 remaining -= chunk
             s.flush = SYNC_FLUSH if remaining == 0 else NO_FLUSH
             if _scratch_cap - used < 256:  # room for whatever ISA-L holds back (bit buffer, block header)
-                _reserve(used + 256, SIZE_MAX)
+                _reserve(used + 256)
             room = _scratch_cap - used
             s.next_out = _scratch + used
             s.avail_out = <unsigned int>(room if room < UINT32_MAX else UINT32_MAX)
@@ -465,44 +535,52 @@ cdef class Decompressor:
             return self._inflate_message(<const unsigned char*>view.buf, <size_t>view.len, limit, max_size)
         finally:
             PyBuffer_Release(&view)
-            _trim_scratch()
 
     cdef bytes _inflate_message(self, const unsigned char *p, size_t n, size_t limit, object max_size):
-        cdef size_t used = 0
+        cdef _Output out
         cdef int state
-        state = self._inflate(p, n, limit, &used)
-        if state == INFLATE_TOO_BIG or used >= limit:
-            inflateReset(&self._strm)
-            raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
-        if state == INFLATE_END:
-            # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
-            # follows it is ignored and the next message starts a new stream.
-            inflateReset(&self._strm)
-            return PyBytes_FromStringAndSize(<char*>_scratch, used)
-        state = self._inflate(_TAIL, 4, limit, &used)
-        if state == INFLATE_TOO_BIG or used >= limit:
-            inflateReset(&self._strm)
-            raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
-        if self.no_context_takeover or state == INFLATE_END:
-            inflateReset(&self._strm)
-        return PyBytes_FromStringAndSize(<char*>_scratch, used)
+        out.obj = NULL
+        out.data = NULL
+        out.cap = 0
+        out.used = 0
+        out.first = n * OUT_RATIO if n < OUT_FIRST_MAX // OUT_RATIO else OUT_FIRST_MAX
+        try:
+            state = self._inflate(p, n, limit, &out)
+            if state == INFLATE_TOO_BIG or out.used >= limit:
+                inflateReset(&self._strm)
+                raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
+            if state == INFLATE_END:
+                # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
+                # follows it is ignored and the next message starts a new stream.
+                inflateReset(&self._strm)
+                return _out_take(&out)
+            state = self._inflate(_TAIL, 4, limit, &out)
+            if state == INFLATE_TOO_BIG or out.used >= limit:
+                inflateReset(&self._strm)
+                raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
+            if self.no_context_takeover or state == INFLATE_END:
+                inflateReset(&self._strm)
+            return _out_take(&out)
+        finally:
+            Py_XDECREF(out.obj)  # NULL once handed over
 
-    cdef int _inflate(self, const unsigned char *p, size_t n, size_t limit, size_t *used) except -1:
-        """Inflate ``p[:n]`` into the scratch buffer after ``used[0]`` bytes; INFLATE_* state."""
+    cdef int _inflate(self, const unsigned char *p, size_t n, size_t limit, _Output *out) except -1:
+        """Inflate ``p[:n]`` into ``out`` after its ``used`` bytes; INFLATE_* state."""
         cdef z_stream *strm = &self._strm
-        cdef size_t remaining = n
+        cdef size_t remaining = n, room
         cdef int ret
         strm.avail_in = 0
-        _reserve(SCRATCH_MIN if SCRATCH_MIN < limit else limit, limit)
         while True:
             _feed(strm, &p, &remaining)
-            if used[0] >= limit:
+            if out.used >= limit:
                 return INFLATE_TOO_BIG
-            if used[0] == _scratch_cap:
-                _reserve(used[0] + 1, limit)
-            _set_output(strm, used[0], limit)
+            if out.used == out.cap:
+                _out_grow(out, limit)
+            room = out.cap - out.used
+            strm.next_out = out.data + out.used
+            strm.avail_out = <uInt>(room if room < UINT32_MAX else UINT32_MAX)
             ret = inflate(strm, Z_SYNC_FLUSH)
-            used[0] = strm.next_out - _scratch
+            out.used = strm.next_out - out.data
             if ret == Z_STREAM_END:
                 return INFLATE_END
             if ret == Z_MEM_ERROR:

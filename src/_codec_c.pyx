@@ -222,20 +222,21 @@ cdef inline str _decode_utf8(bytes payload):
         raise ProtocolError(1007, "invalid UTF-8 in text message") from None
 
 
-cdef int _reserve(PyObject **slot, Py_ssize_t needed, Py_ssize_t ceiling) except -1:
+cdef int _reserve(PyObject **slot, Py_ssize_t needed, Py_ssize_t ceiling, int factor) except -1:
     """Make the bytes buffer in ``*slot`` (NULL: none yet) at least ``needed`` bytes, keeping its content.
 
-    It grows geometrically with what is written into it, never past ``ceiling``
+    It grows by ``factor`` with what is written into it, never past ``ceiling``
     (the announced or allowed size; taken at once when the next step nears it),
-    so it holds at most ~2.7x the bytes received, whatever a header announced.
-    The buffer is the parser's alone (one reference) until complete: resized in place.
+    so it holds at most about ``factor`` times the bytes received, whatever a header
+    announced. The buffer is the parser's alone (one reference) until complete:
+    resized in place.
     """
     cdef Py_ssize_t cap = _bytes_size(slot[0]) if slot[0] != NULL else 0
     cdef object fresh
     if needed <= cap:
         return 0
-    cap = max(needed, GROW_MIN // 2)
-    cap = ceiling if cap > ceiling // 2 - ceiling // 8 else 2 * cap
+    cap = max(needed, GROW_MIN // factor)
+    cap = ceiling if cap > ceiling // factor - ceiling // (4 * factor) else factor * cap
     if slot[0] == NULL:
         fresh = PyBytes_FromStringAndSize(NULL, cap)
         Py_INCREF(fresh)
@@ -484,7 +485,9 @@ cdef class FrameParser:
         cdef unsigned char *dst
         received = self._received
         taken = min(end - pos, self._length - received)
-        _reserve(&self._payload, received + taken, self._length)
+        # By 8: a payload arriving in large reads (a 1 MiB frame in 256 KiB reads) gets its
+        # whole buffer at the first one, with no resize (each resize may copy in a busy heap).
+        _reserve(&self._payload, received + taken, self._length, 8)
         dst = <unsigned char*>_bytes_data(self._payload) + received
         if self._masked:
             fastws_mask(dst, buf + pos, taken, self._key, received & 3)
@@ -554,7 +557,7 @@ cdef class FrameParser:
         if n == 0:
             return 0
         # Bounded by max_message_size, checked from each header.
-        _reserve(&self._message, self._message_len + n, self.max_message_size)
+        _reserve(&self._message, self._message_len + n, self.max_message_size, 2)
         memcpy(_bytes_data(self._message) + self._message_len, PyBytes_AS_STRING(payload), n)
         self._message_len += n
         return 0

@@ -57,12 +57,12 @@ def test_header_alone_commits_no_memory(codec, traced, client):
     fed = header + 1000
     assert parser.feed(wire[:fed]) == []
     held.append(traced())
-    assert held[-1] < 16 * KiB, held  # not the announced 8 MiB
+    assert held[-1] < 16 * KiB, held  # not the announced 8 MiB (at most 8x what arrived)
     for end in (fed + 100_000, fed + MiB, fed + 3 * MiB):
         assert parser.feed(wire[fed:end]) == []
         fed = end
         held.append(traced())
-        assert held[-1] < 3 * (fed - header) + 16 * KiB, held  # grows with what arrived
+        assert held[-1] < 8 * (fed - header) + 16 * KiB, held  # grows with what arrived
     [frame] = parser.feed(wire[fed:])
     assert frame.payload == payload
 

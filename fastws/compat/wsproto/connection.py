@@ -134,7 +134,7 @@ class Connection:
         self._builder: Builder = FrameBuilder(client)
         self._mask_len = 0 if client else 4  # a client reads unmasked frames
         self._inbox: List[bytes] = []
-        self._tail = b""  # the bytes of a frame the parser holds, incomplete
+        self._tail = bytearray()  # the bytes of a frame the parser holds, incomplete
         self._shown = 0  # payload bytes of that frame already delivered
         self._done = False  # a close frame or a violation: the rest is ignored
         self._msg_opcode = 0  # of the message being received (0: none)
@@ -268,11 +268,16 @@ class Connection:
                 yield self._piece(opcode if not shown else 0, frame.rsv1, payload[shown:], True, frame.fin)
         if error is not None:
             raise error
-        left = len(self._tail) + len(data) - consumed
+        tail = self._tail
+        left = len(tail) + len(data) - consumed
         if not left:
-            self._tail = b""
+            self._tail = bytearray()
             return
-        self._tail = data[-left:] if left <= len(data) else (self._tail + data)[-left:]
+        if left <= len(data):
+            self._tail = bytearray(data[-left:])
+        else:  # the same frame still incomplete: grow in place (no quadratic copying)
+            del tail[: len(tail) - (left - len(data))]
+            tail += data
         piece = self._partial()
         if piece is not None:
             yield piece
@@ -290,10 +295,10 @@ class Connection:
         shown = self._shown
         if len(tail) - start <= shown:
             return None
-        chunk = tail[start + shown :]
+        chunk = bytes(tail[start + shown :])
         if masked:
             rotate = shown & 3
-            key = tail[start - 4 : start]
+            key = bytes(tail[start - 4 : start])
             chunk = mask(chunk, key[rotate:] + key[:rotate])
         self._shown = len(tail) - start
         return self._piece(tail[0] & 0x0F if not shown else 0, bool(tail[0] & 0x40), chunk, False, bool(tail[0] & 0x80))

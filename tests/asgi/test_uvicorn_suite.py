@@ -76,6 +76,15 @@ def test_not_applicable_tests_fail_only_on_the_class_check(outcomes: dict[str, t
     assert seen >= 2 * len(NOT_APPLICABLE)
 
 
+def test_the_pure_build_passes_them_too(tmp_path: Path) -> None:
+    """The same tests on fastws's pure-Python connection and codec (one HTTP protocol)."""
+    pure = run_suite(tmp_path / "junit.xml", "-k", "fastws and httptools", env={"FASTWS_PURE": "1"})
+    ran = {tid: result for tid, result in pure.items() if split(tid)[0] not in NOT_APPLICABLE}
+    assert len(ran) >= 65
+    failing = {tid: message[:2000] for tid, (outcome, message) in ran.items() if outcome != "passed"}
+    assert not failing, failing
+
+
 def test_the_suite_is_fetched_not_stored() -> None:
     repo = Path(__file__).resolve().parents[2]
     assert not list(repo.glob("**/test_websocket.py")), "uvicorn's test module must not be in the repository"

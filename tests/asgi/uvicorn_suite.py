@@ -70,7 +70,9 @@ def suite_dir() -> Path:
     return target
 
 
-def run_suite(junit: Path, *selection: str, timeout: float = 600) -> dict[str, tuple[str, str]]:
+def run_suite(
+    junit: Path, *selection: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> dict[str, tuple[str, str]]:
     """Run uvicorn's WebSocket tests with fastws added: ``{test id: (outcome, message)}``.
 
     Outcomes are ``passed``, ``failed``, ``error`` or ``skipped``; the message is the
@@ -85,8 +87,8 @@ def run_suite(junit: Path, *selection: str, timeout: float = 600) -> dict[str, t
         "-W", "error", "-o", "faulthandler_timeout=60", "-o", "xfail_strict=true",
         "-p", "anyio", "--timeout", "60", f"--junitxml={junit}",
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    proc = subprocess.run(cmd, cwd=root, env={**environ, **(env or {})}, capture_output=True, text=True, timeout=timeout, check=False)
     if not junit.exists():
         raise RuntimeError(f"uvicorn's suite did not run ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr}")
     outcomes: dict[str, tuple[str, str]] = {}

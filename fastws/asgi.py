@@ -265,7 +265,9 @@ class WebSocketProtocol(WebSocket):
         """``websocket.http.response.start``: a response instead of the handshake."""
         status = message.get("status")
         if isinstance(status, bool) or not isinstance(status, int):
-            raise TypeError(f"websocket.http.response.start: status must be an int, not {type(status).__name__}")
+            raise TypeError(
+                f"websocket.http.response.start: status must be an int, not {type(status).__name__}"
+            )
         if not 100 <= status < 600:
             raise RuntimeError("Invalid HTTP status code '%d' in response." % status)
         headers = header_fields(message.get("headers") or (), "websocket.http.response.start headers")
@@ -312,7 +314,10 @@ class WebSocketProtocol(WebSocket):
     def _log(self, outcome: str) -> None:
         """uvicorn's access line for a WebSocket request: accepted, or the status it was answered with."""
         self.logger.info(
-            '%s - "WebSocket %s" %s', get_client_addr(self.scope), get_path_with_query_string(self.scope), outcome
+            '%s - "WebSocket %s" %s',
+            get_client_addr(self.scope),
+            get_path_with_query_string(self.scope),
+            outcome,
         )
 
     def _write(self, data: bytes) -> None:

@@ -147,7 +147,9 @@ def test_a_flooding_peer_is_paused_while_the_app_is_behind(loop: str) -> None:
 
                 flood = asyncio.ensure_future(send_all())
                 await asyncio.sleep(0.5)
-                assert not flood.done(), "the server kept reading 32 MiB for an application that takes nothing"
+                assert not flood.done(), (
+                    "the server kept reading 32 MiB for an application that takes nothing"
+                )
                 assert not protocol.transport.is_reading()
                 assert len(protocol.messages) <= max_queue
                 go.set()

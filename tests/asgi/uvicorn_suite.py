@@ -88,9 +88,19 @@ def run_suite(
         "-p", "anyio", "--timeout", "60", f"--junitxml={junit}",
     ]  # fmt: skip
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
-    proc = subprocess.run(cmd, cwd=root, env={**environ, **(env or {})}, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        cmd,
+        cwd=root,
+        env={**environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if not junit.exists():
-        raise RuntimeError(f"uvicorn's suite did not run ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr}")
+        raise RuntimeError(
+            f"uvicorn's suite did not run ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr}"
+        )
     outcomes: dict[str, tuple[str, str]] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         outcome, message = "passed", ""

@@ -9,6 +9,8 @@ Examples::
     fastws bench --split-cores            # clients on core 1
     fastws bench --report fastws-bench-results/echo-<stamp>.json --markdown
     fastws bench --compression            # permessage-deflate, JSON text, ~3 minutes
+    fastws bench --servers uvicorn --modes roundtrip,connections --sizes 256,8K,1M
+                                          # an ASGI echo app under uvicorn, --ws fastws vs uvicorn's own
 
 Exit status: 0 when every run that could be made succeeded (an optional peer
 that cannot run here, Node.js without node or npm, is skipped with a note and
@@ -32,7 +34,7 @@ from .clients import CLIENTS, DEFAULT_CLIENTS
 from .common import DEFAULT_SIZES, KINDS, format_size, parse_size
 from .modes import LEGACY_MODES, MODES, build_compression_tables, build_tables, cases_of
 from .progress import Progress
-from .servers import DEFAULT_SERVERS, DEFLATE_SERVERS, SERVERS
+from .servers import DEFAULT_SERVERS, DEFLATE_SERVERS, SERVERS, UVICORN_SERVERS
 
 RESULTS_DIR = "fastws-bench-results"  # relative to the working directory
 
@@ -53,6 +55,9 @@ CONNECT_OVERHEAD = 0.0005  # ... and per connection of the many-connections mode
 
 def _names(text: str, known: Sequence[str], kind: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
+    if kind == "server" and "uvicorn" in names:  # the group: every uvicorn --ws implementation
+        at = names.index("uvicorn")
+        names[at : at + 1] = UVICORN_SERVERS
     unknown = [n for n in names if n not in known]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown {kind}: {', '.join(unknown)} (known: {', '.join(known)})")

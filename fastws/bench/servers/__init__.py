@@ -96,6 +96,24 @@ SERVERS: dict[str, ServerSpec] = {
             runtime="node",
             optional=True,
         ),
+        # An ASGI echo app under uvicorn, one server per ``--ws`` (``fastws bench --servers uvicorn``).
+        *(
+            ServerSpec(
+                f"uvicorn-{ws}",
+                f"uvicorn --ws {ws}",
+                f"{_PKG}.uvicorn_echo",
+                "ws",
+                "uvicorn",
+                f"ASGI echo app under uvicorn, --ws {what}",
+                env={"FASTWS_BENCH_UVICORN_WS": ws},
+            )
+            for ws, what in (
+                ("fastws", "fastws.asgi:WebSocketProtocol (C)"),
+                ("websockets-sansio", "websockets-sansio (uvicorn's default, 'auto')"),
+                ("websockets", "websockets (legacy implementation)"),
+                ("wsproto", "wsproto"),
+            )
+        ),
         # permessage-deflate mode (``--compression``): the same scripts with ``--deflate``.
         ServerSpec(
             "fastws-deflate",
@@ -201,6 +219,8 @@ if _BASELINE:
         env={"FASTWS_PURE": "0", "PYTHONPATH": _BASELINE, "PYTHONSAFEPATH": "1"},
     )
 
+# ``--servers uvicorn``: the ASGI echo app under uvicorn with each WebSocket implementation.
+UVICORN_SERVERS = tuple(name for name in SERVERS if name.startswith("uvicorn-"))
 DEFAULT_SERVERS = ("raw-tcp", "fastws", "fastws-pure", "picows", "websockets", "aiohttp", "node-ws")
 REFERENCE_SERVER = "fastws"  # ratios are to this one
 DEFLATE_SERVERS = (

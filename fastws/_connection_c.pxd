@@ -6,7 +6,7 @@ from fastws._codec_c cimport Frame, FrameBuilder, FrameParser
 
 cdef int CONNECTING, OPEN, CLOSING, CLOSED
 cdef int OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG
-cdef int PAUSE_USER, PAUSE_QUEUE
+cdef int PAUSE_USER, PAUSE_QUEUE, PAUSE_WRITES
 cdef Py_ssize_t WRITELINES_THRESHOLD
 
 
@@ -18,16 +18,18 @@ cdef class Connection:
     cdef public FrameParser _parser
     cdef public FrameBuilder _builder
     cdef public object _deflate
-    cdef public bint _text_bytes
+    cdef public bint _text_bytes, _flow_control
     cdef public object _max_size
     cdef public Py_ssize_t _max_queue
     cdef public object _lent, _corked
+    cdef object _lent_array
     cdef public object close_code, close_reason
     cdef public bint _close_sent, _close_received, _failed
     cdef public double _last_data
     cdef public object messages, _backlog, _backlog_error
     cdef public int _pause
-    cdef public bint _reading, _writing_paused
+    cdef public bint _reading
+    cdef readonly bint writing_paused
     cdef public object _pending_pong
     cdef public int _fragment_opcode
     cdef public object _fragment_deflate

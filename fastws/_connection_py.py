@@ -73,10 +73,11 @@ OPEN = 1
 CLOSING = 2
 CLOSED = 3
 
-# Why reading is paused (bits of Connection._pause): the application asked, or
-# the message queue is full.
+# Why reading is paused (bits of Connection._pause): the application asked, the
+# message queue is full, or a listener's peer sends while not reading what it is sent.
 PAUSE_USER = 1
 PAUSE_QUEUE = 2
+PAUSE_WRITES = 4
 
 # Above this size a frame is written as header + payload (writelines), no copy.
 WRITELINES_THRESHOLD = 64 * 1024
@@ -180,9 +181,13 @@ class Connection:
         self._builder = codec.FrameBuilder(client)
         self._deflate: Any = None  # deflate.DeflateSession once permessage-deflate is agreed
         self._text_bytes = False  # the listener takes text as bytes (Listener.decode_text = False)
+        self._flow_control = False  # the listener's flow_control: see _dispatch
         self._max_size: Optional[int] = options.max_size
         self._max_queue = options.max_queue
-        self._lent: Any = None  # this thread's read buffer, lent to the transport by get_buffer()
+        # This thread's read buffer, lent to the transport by get_buffer() (a memoryview),
+        # and the bytearray under it, which the parser reads from directly.
+        self._lent: Any = None
+        self._lent_array: Any = None
         self._corked: Any = None  # frames sent while one read is dispatched, or None (see _deliver)
         self.close_code: Optional[int] = None
         self.close_reason = ""
@@ -198,7 +203,7 @@ class Connection:
         self._backlog_error: Any = None
         self._pause = 0  # PAUSE_* bits
         self._reading = True  # what the sink was last told
-        self._writing_paused = False
+        self.writing_paused = False  # the sink's buffer is over write_limit (read-only for users)
         self._pending_pong: Any = None  # the latest ping answered while writing was paused
         self._fragment_opcode = 0  # a fragmented message being sent: its opcode, else 0
         self._fragment_deflate: Any = None
@@ -234,6 +239,7 @@ class Connection:
         max_size = options.max_size if options.max_size is not None else sys.maxsize  # None: no limit
         listener = self.listener
         self._text_bytes = listener is not None and not listener.decode_text
+        self._flow_control = listener is not None and listener.flow_control
         if listener is None:
             self.messages = deque()
         self._deflate = deflate
@@ -271,6 +277,7 @@ class Connection:
         lent = self._lent
         if lent is None:  # a connection is only ever driven from its loop's thread
             lent = self._lent = _read_buffer()
+            self._lent_array = lent.obj
         return lent  # type: ignore[no-any-return]
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -280,7 +287,7 @@ class Connection:
             self._unparsed(bytes(self._lent[:nbytes]))
             return
         try:
-            frames = parser.feed_buffer(self._lent, nbytes)
+            frames = parser.feed_buffer(self._lent_array, nbytes)
         except ProtocolError as exc:
             self._deliver(exc.frames, exc)
             return
@@ -335,6 +342,10 @@ class Connection:
                     if payload is None:
                         return False  # the connection was failed
                 if listener is not None:
+                    if self.writing_paused and self._flow_control:
+                        # A message while the peer does not read what we send: stop reading
+                        # until it does, or the answers would pile up in the write buffer.
+                        self._set_pause(PAUSE_WRITES, True)
                     try:
                         if opcode == OP_TEXT and self._text_bytes:
                             listener.on_text(self, payload)
@@ -403,7 +414,7 @@ class Connection:
         listener = self.listener
         if opcode == OP_PING:
             if self._state == OPEN:
-                if self._writing_paused:
+                if self.writing_paused:
                     # The peer does not read what we send: answer only its latest ping
                     # (RFC 6455 §5.5.3), when writing resumes; memory stays bounded.
                     self._pending_pong = payload
@@ -480,13 +491,15 @@ class Connection:
 
     def pause_writing(self) -> None:
         """The sink's buffer went above ``write_limit``."""
-        self._writing_paused = True
+        self.writing_paused = True
         if self.listener is not None:
             self._call_listener(self.listener.on_pause_writing)
 
     def resume_writing(self) -> None:
         """The sink's buffer drained below the low-water mark."""
-        self._writing_paused = False
+        self.writing_paused = False
+        if self._pause & PAUSE_WRITES:
+            self._set_pause(PAUSE_WRITES, False)
         pong = self._pending_pong
         if pong is not None:
             self._pending_pong = None
@@ -494,10 +507,6 @@ class Connection:
                 self._write_frame(OP_PONG, pong, True, False)
         if self.listener is not None:
             self._call_listener(self.listener.on_resume_writing)
-
-    @property
-    def writing_paused(self) -> bool:
-        return self._writing_paused
 
     # --- sending ----------------------------------------------------------------
 
@@ -533,7 +542,7 @@ class Connection:
             if self._corked is not None:
                 self._flush_corked()
             self.sink.writelines(self._builder.build_parts(opcode, message))
-        if self._writing_paused:
+        if self.writing_paused:
             return self._drain()
         return READY
 
@@ -561,7 +570,7 @@ class Connection:
             kind if opcode == 0 else OP_CONTINUATION, data, final, opcode == 0 and deflate is not None
         )
         self._fragment_opcode = 0 if final else kind
-        if self._writing_paused:
+        if self.writing_paused:
             return self._drain()
         return READY
 

@@ -439,7 +439,7 @@ class WebSocketProtocol(WebSocket):
             raise TypeError(f"websocket.send: bytes must be bytes, not {type(data).__name__}")
         elif message.get("text") is not None:
             raise ValueError("websocket.send takes 'bytes' or 'text', not both")
-        while self._writing_paused and self._state == OPEN:
+        while self.writing_paused and self._state == OPEN:
             await self._drain()  # the transport's buffer is full: wait before adding to it
         try:
             self.send(data)

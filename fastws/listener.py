@@ -32,6 +32,12 @@ class Listener:
     # (cheaper for applications that parse bytes, e.g. orjson, or pass them on).
     decode_text: bool = True
 
+    # True: a message that arrives while the write buffer is over write_limit (the peer
+    # does not read what this side sends) pauses reading until the buffer drains, so a
+    # listener that answers messages cannot be made to buffer without bound. False: the
+    # listener does its own flow control (on_pause_writing / on_resume_writing).
+    flow_control: bool = True
+
     def on_message(self, ws: WebSocket, message: Data) -> None:
         pass
 

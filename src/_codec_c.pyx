@@ -298,6 +298,10 @@ cdef class FrameParser:
 
     cpdef list feed_buffer(self, object buffer, Py_ssize_t nbytes):
         cdef Py_buffer view
+        if PyByteArray_CheckExact(buffer):  # a connection's read buffer: no buffer protocol round trip
+            if not 0 <= nbytes <= PyByteArray_GET_SIZE(buffer):
+                raise ValueError(f"nbytes must be between 0 and {PyByteArray_GET_SIZE(buffer)}, got {nbytes}")
+            return self._feed_ptr(<const unsigned char*>PyByteArray_AS_STRING(buffer), nbytes)
         PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)  # no slice object: the first nbytes in place
         try:
             if not 0 <= nbytes <= view.len:

@@ -443,3 +443,23 @@ def test_reads_from_the_lent_buffer(build) -> None:
     buffer[: len(data)] = data
     conn.buffer_updated(len(data))
     assert len(conn.next_message()) == 1000
+
+
+@pytest.mark.parametrize("flow_control", [True, False])
+def test_listener_flow_control_pauses_reading_while_writes_wait(build, flow_control: bool) -> None:
+    """A message that comes while the peer reads nothing of what we send stops reading (B4)."""
+
+    class Echo(Listener):
+        def on_message(self, ws, message) -> None:
+            ws.send(message)
+
+    Echo.flow_control = flow_control
+    conn = open_conn(build, listener=Echo())
+    conn.data_received(peer_frame(conn, OP_BINARY, b"1"))
+    assert conn.sink.reading  # writing was not paused: nothing to hold back
+    conn.pause_writing()
+    conn.data_received(peer_frame(conn, OP_BINARY, b"2"))
+    assert conn.sink.reading is not flow_control
+    assert [f.payload for f in sent(conn)] == [b"1", b"2"]  # what was read is still answered
+    conn.resume_writing()
+    assert conn.sink.reading

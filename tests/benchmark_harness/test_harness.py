@@ -421,3 +421,21 @@ def test_misbehaving_client_workers_do_not_end_the_session(monkeypatch: pytest.M
         assert session.run(Case("fastws", "fastws"), 256)["ok"]  # the session goes on
         procs = [s.proc for s in session.servers.values()] + [w.proc for w in session.workers.values()]
     assert all(p.poll() is not None for p in procs)
+
+
+def test_schedule_shuffles_each_round_and_runs_every_case_once() -> None:
+    from fastws.bench import modes, runner
+
+    sizes = [256, 8192]
+    tables = modes.build_tables(
+        ["roundtrip", "pipelined"], ["fastws", "picows", "websockets", "aiohttp"], ["fastws"], sizes
+    )
+    plan = runner.schedule(tables, sizes, 4)
+    assert plan == runner.schedule(tables, sizes, 4)  # reproducible
+    for size in sizes:
+        rounds = [[case for s, rep, case in plan if s == size and rep == r] for r in range(4)]
+        expected = sorted(map(repr, runner.cases_of(t for t in tables if size in t.sizes_of(sizes))))
+        assert all(sorted(map(repr, cases)) == expected for cases in rounds)
+        # No fixed order: the first case, and what follows each case, change between rounds.
+        assert len({repr(cases[0]) for cases in rounds}) > 1
+        assert len({tuple(map(repr, cases)) for cases in rounds}) == 4

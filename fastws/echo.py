@@ -7,11 +7,12 @@ from .protocol import WebSocket
 
 
 class EchoListener(Listener):
-    """Echoes every message. With ``Listener.flow_control`` (on by default), a peer that
-    sends without reading its echoes stops being read until it does: memory stays bounded."""
+    """Echoes every message. A peer that sends without reading its echoes stops being read
+    until it does (``Listener.flow_control``): memory stays bounded."""
 
     __slots__ = ()
     decode_text = False  # text is echoed as the bytes it came in (validated, never decoded)
+    flow_control = True
 
     def on_message(self, ws: WebSocket, message: Data) -> None:
         ws.send(message)

@@ -34,9 +34,11 @@ class Listener:
 
     # True: a message that arrives while the write buffer is over write_limit (the peer
     # does not read what this side sends) pauses reading until the buffer drains, so a
-    # listener that answers messages cannot be made to buffer without bound. False: the
-    # listener does its own flow control (on_pause_writing / on_resume_writing).
-    flow_control: bool = True
+    # listener that answers every message (an echo, a request/response server) cannot be
+    # made to buffer without bound. Off by default: if both ends did it, a peer that sends
+    # a window of messages before reading would deadlock with it (each waits for the other
+    # to read). Otherwise use on_pause_writing / on_resume_writing, or the awaitable send().
+    flow_control: bool = False
 
     def on_message(self, ws: WebSocket, message: Data) -> None:
         pass

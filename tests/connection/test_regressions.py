@@ -625,3 +625,38 @@ def test_user_pause_is_not_undone_by_recv(run, impl) -> None:
                 assert await asyncio.wait_for(ws.recv(), 5) == "resumed"
 
     run(main())
+
+
+def test_pipelining_listener_client_and_echo_server_do_not_deadlock(run, impl) -> None:
+    """The echo server stops reading while its echoes are unread; a listener client that keeps a
+    window of large messages in flight must still finish (it reads while its own writes wait)."""
+    window, total, size = 16, 48, MiB
+
+    async def main() -> None:
+        done = asyncio.get_running_loop().create_future()
+        payload = bytes(size)
+
+        class Pipeline(Listener):
+            def on_open(self, ws: Any) -> None:
+                self.sent = self.received = 0
+                for _ in range(window):
+                    self.send(ws)
+
+            def send(self, ws: Any) -> None:
+                ws.send(payload)
+                self.sent += 1
+
+            def on_message(self, ws: Any, message: Any) -> None:
+                assert len(message) == size
+                self.received += 1
+                if self.sent < total:
+                    self.send(ws)
+                elif self.received == total and not done.done():
+                    done.set_result(None)
+
+        async with serve(EchoListener, "127.0.0.1", 0, max_size=2 * MiB, compression=None) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/"
+            async with connect(uri, listener=Pipeline, max_size=2 * MiB, compression=None):
+                await asyncio.wait_for(done, 20)
+
+    run(main(), timeout=40)

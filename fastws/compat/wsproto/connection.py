@@ -20,7 +20,7 @@ from fastws.codec import FrameBuilder, FrameParser, mask
 from fastws.deflate import Compressor
 from fastws.exceptions import ProtocolError
 
-from .events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
+from .events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage, new_message
 from .extensions import Extension, PerMessageDeflate
 from .frame_protocol import LOCAL_ONLY_CLOSE_REASONS, CloseReason
 from .utilities import LocalProtocolError
@@ -260,9 +260,9 @@ class Connection:
             elif opcode and frame.fin and not self._shown and not frame.rsv1:
                 # A whole uncompressed message in one frame (the codec checked its UTF-8).
                 if opcode == 0x1:
-                    yield TextMessage(data=payload.decode("utf-8"))
+                    yield new_message(TextMessage, payload.decode("utf-8"))
                 else:
-                    yield BytesMessage(data=payload)
+                    yield new_message(BytesMessage, payload)
             else:
                 shown, self._shown = self._shown, 0
                 yield self._piece(opcode if not shown else 0, frame.rsv1, payload[shown:], True, frame.fin)
@@ -317,12 +317,12 @@ class Connection:
             self._msg_opcode = 0
             self._decoder = None
         if decoder is None:
-            return BytesMessage(data=data, frame_finished=frame_done, message_finished=finished)
+            return new_message(BytesMessage, data, frame_done, finished)  # type: ignore[no-any-return]
         try:
             text: str = decoder.decode(data, finished)
         except UnicodeDecodeError as exc:
             raise _Failed(CloseReason.INVALID_FRAME_PAYLOAD_DATA, str(exc)) from None
-        return TextMessage(data=text, frame_finished=frame_done, message_finished=finished)
+        return new_message(TextMessage, text, frame_done, finished)  # type: ignore[no-any-return]
 
     def _inflate(self, data: bytes, finished: bool) -> bytes:
         deflate = self._deflate

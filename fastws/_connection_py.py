@@ -398,6 +398,7 @@ class Connection:
         return message
 
     def _release_backlog(self) -> None:
+        """Act on the frames held back by a full queue, then on the error that ended their read."""
         backlog = self._backlog
         if backlog is not None:
             self._backlog = None
@@ -717,14 +718,9 @@ class Connection:
         self._state = state
         self._update_reading()
         if state == CLOSING and self._backlog is not None:
-            # Closing: what was held back is read now (data dropped, control frames handled).
-            backlog = self._backlog
-            self._backlog = None
-            self._dispatch(backlog, self.listener)
-            error = self._backlog_error
-            if error is not None:
-                self._backlog_error = None
-                self._protocol_error(error)
+            # Closing: what was held back is read now (our close frame is sent, so data is
+            # dropped and control frames are handled).
+            self._release_backlog()
 
     def connection_lost(self, exc: Optional[Exception] = None) -> None:
         """The transport is gone (``exc``: why, if it failed): CLOSED (1006 if no close frame came)."""

@@ -98,12 +98,15 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         return None  # close the transport: a half-closed WebSocket is of no use
 
     def resume_writing(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, None
-        if waiters:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self._wake_senders()
         Connection.resume_writing(self)
+
+    def _wake_senders(self) -> None:
+        """Complete every send() awaitable handed out while writing was paused."""
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
 
     # --- what the connection asks of the I/O layer ---------------------------------
 
@@ -155,11 +158,7 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
                 if not waiter.done():
                     waiter.set_exception(self.closed_exception())
                     waiter.exception()  # mark retrieved: nobody may be awaiting a ping
-        drains, self._drain_waiters = self._drain_waiters, None
-        if drains:
-            for drain in drains:
-                if not drain.done():
-                    drain.set_result(None)  # senders wake up; their next send() raises ConnectionClosed
+        self._wake_senders()  # their next send() raises ConnectionClosed
         if not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import ssl as ssl_module
 from typing import Any, AsyncIterator, Callable, Generator, Iterable, Mapping, Optional, Sequence, Union
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from . import deflate as deflate_module
 from . import handshake
-from .exceptions import HandshakeRedirect, InvalidHandshake, InvalidURI
+from . import proxy as proxy_module
+from .exceptions import HandshakeRedirect, InvalidHandshake, InvalidState, InvalidURI
 from .listener import Listener, listener_factory, make_listener
 from .options import Options, check_int, check_seconds, check_strings
 from .protocol import WebSocket
@@ -147,6 +149,14 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
     (client_max_window_bits, ...) and level / mem_level / threshold.
     Reconnection (``async for``): ``backoff_initial``, ``backoff_factor``,
     ``backoff_max`` seconds and ``on_reconnect(attempt, delay, error)``.
+    Network: ``proxy`` (True, the default: from the environment, see
+    :func:`fastws.proxy.proxy_from_environment`; a URL such as
+    ``http://user:pass@host:3128`` or ``socks5h://host:1080``; None: direct),
+    ``proxy_ssl`` (SSLContext for an https:// proxy), ``proxy_headers`` (extra
+    CONNECT headers); ``sock``: an already-connected socket to use instead of
+    opening one (once: no redirect or reconnection with it); ``server_hostname``:
+    the name TLS checks the certificate against (default: the URI's host).
+    A proxy that refuses raises :class:`fastws.proxy.ProxyError`.
     """
 
     def __init__(
@@ -165,12 +175,31 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         on_reconnect: Optional[Callable[[int, float, BaseException], Any]] = None,
         compression: Optional[str] = "deflate",
         compression_options: Optional[dict[str, Any]] = None,
+        proxy: Union[str, bool, None] = True,
+        proxy_ssl: Optional[ssl_module.SSLContext] = None,
+        proxy_headers: Iterable[tuple[str, str]] = (),
+        sock: Optional[socket.socket] = None,
+        server_hostname: Optional[str] = None,
         **options: Any,
     ) -> None:
         handshake.parse_uri(uri)  # fail early on a bad URI
         _check_client_args(subprotocols, max_redirects, backoff_initial, backoff_factor, backoff_max)
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise TypeError(f"ssl must be an ssl.SSLContext or None, not {type(ssl).__name__}")
+        if proxy is not True and proxy is not False and proxy is not None:
+            proxy_module.parse_proxy(proxy)  # TypeError unless a str
+        if proxy_ssl is not None and not isinstance(proxy_ssl, ssl_module.SSLContext):
+            raise TypeError(f"proxy_ssl must be an ssl.SSLContext or None, not {type(proxy_ssl).__name__}")
+        if sock is not None and not isinstance(sock, socket.socket):
+            raise TypeError(f"sock must be a connected socket.socket, not {type(sock).__name__}")
+        if server_hostname is not None and not isinstance(server_hostname, str):
+            raise TypeError(f"server_hostname must be a str or None, not {type(server_hostname).__name__}")
+        self.proxy = proxy if proxy is not False else None
+        self.proxy_ssl = proxy_ssl
+        self.proxy_headers = list(proxy_headers)
+        self.sock = sock
+        self._sock_used = sock is not None
+        self.server_hostname = server_hostname
         self.uri = uri
         self.origin = origin
         self.subprotocols = list(subprotocols)
@@ -210,6 +239,10 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             try:
                 return await asyncio.wait_for(self._attempt(uri, headers), self.options.open_timeout)
             except HandshakeRedirect as exc:
+                if self._sock_used:
+                    raise InvalidHandshake(
+                        exc.status, f"cannot follow a redirect to {exc.location!r}: sock= serves one connection"
+                    ) from exc
                 target = _follow(uri, exc.location)
                 if urlsplit(target).netloc != urlsplit(uri).netloc:
                     # Credentials meant for one host are not handed to another.
@@ -244,22 +277,75 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         elif self.ssl is not None:
             raise InvalidURI(f"an SSL context was given for a ws:// URI: {uri}")
         listener = make_listener(self.listener) if self.listener is not None else None
-        transport, conn = await loop.create_connection(
-            lambda: ClientConnection(
+
+        def factory() -> ClientConnection:
+            return ClientConnection(
                 self.options, loop, request, key, self.subprotocols, listener,
                 self._deflate_offer, self._deflate_options,
-            ),
-            host.strip("[]"),
-            port,
-            ssl=ssl_context,
-            server_hostname=host.strip("[]") if secure else None,
-        )
+            )  # fmt: skip
+
+        transport, conn = await self._open_transport(loop, factory, host.strip("[]"), port, ssl_context)
         try:
             await conn.handshake_done
         except BaseException:
             transport.abort()
             raise
         return conn
+
+    async def _open_transport(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        factory: Callable[[], ClientConnection],
+        host: str,
+        port: int,
+        ssl_context: Optional[ssl_module.SSLContext],
+    ) -> tuple[asyncio.Transport, ClientConnection]:
+        """The connection's transport: over ``sock``, through a proxy, or straight to host:port."""
+        server_hostname = (self.server_hostname or host) if ssl_context is not None else None
+        if self._sock_used:
+            if self.sock is None:
+                raise InvalidState("sock= serves one connection, and it was used: cannot reconnect with it")
+            sock, self.sock = self.sock, None
+            return await loop.create_connection(
+                factory, sock=sock, ssl=ssl_context, server_hostname=server_hostname
+            )
+        proxy_url = self.proxy
+        if proxy_url is True:
+            proxy_url = proxy_module.proxy_from_environment(host, port, ssl_context is not None)
+        if not proxy_url:
+            return await loop.create_connection(
+                factory, host, port, ssl=ssl_context, server_hostname=server_hostname
+            )
+        proxy = proxy_module.parse_proxy(proxy_url)
+        if proxy.scheme in proxy_module.SOCKS_SCHEMES:
+            sock = await proxy_module.open_socks_socket(proxy, host, port)
+            try:
+                return await loop.create_connection(
+                    factory, sock=sock, ssl=ssl_context, server_hostname=server_hostname
+                )
+            except BaseException:
+                sock.close()
+                raise
+        try:
+            transport, tunnel = await proxy_module.open_http_tunnel(
+                loop, proxy, host, port, self.proxy_ssl, self.proxy_headers
+            )
+        except OSError as exc:
+            if isinstance(exc, proxy_module.ProxyError):
+                raise
+            raise proxy_module.ProxyError(f"cannot reach the proxy: {exc}", proxy.url) from exc
+        try:
+            if ssl_context is not None:  # TLS to the server, inside the tunnel
+                tls = await loop.start_tls(transport, tunnel, ssl_context, server_hostname=server_hostname)
+                assert tls is not None
+                transport = tls
+            conn = factory()
+            transport.set_protocol(conn)
+            conn.connection_made(transport)
+        except BaseException:
+            transport.abort()
+            raise
+        return transport, conn
 
     async def __aiter__(self) -> AsyncIterator[ClientConnection]:
         """Yield a connection, and a new one each time the previous one is lost."""
@@ -271,8 +357,8 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
                 if isinstance(exc, InvalidHandshake) and 400 <= exc.status < 500 and exc.status != 429:
                     raise  # refused for good (auth, origin, path): retrying will not help
-                if isinstance(exc, ssl_module.SSLCertVerificationError):
-                    raise  # a certificate that fails verification will fail again
+                if isinstance(exc, ssl_module.SSLCertVerificationError) or proxy_module.check_refusal(exc):
+                    raise  # a certificate that fails verification, or a proxy's refusal, will fail again
                 attempt += 1
                 wait = delay * random.uniform(0.5, 1.0)  # jitter: clients must not reconnect in step
                 logger.info("connect to %s failed (%s); retrying in %.2fs", self.uri, exc, wait)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+from . import json_messages
+
 if TYPE_CHECKING:
     from .protocol import WebSocket
 
@@ -12,7 +14,7 @@ Data = Union[str, bytes]
 
 CALLBACKS = (
     "on_open", "on_message", "on_text", "on_ping", "on_pong", "on_close", "on_error",
-    "on_pause_writing", "on_resume_writing",
+    "on_pause_writing", "on_resume_writing", "on_json", "on_json_error",
 )  # fmt: skip
 
 
@@ -40,15 +42,44 @@ class Listener:
     # to read). Otherwise use on_pause_writing / on_resume_writing, or the awaitable send().
     flow_control: bool = False
 
+    # True (set on the class): text messages are parsed as JSON (fastws.json_messages: orjson
+    # when installed) and go to on_json(); binary messages still go to on_message(). Text is
+    # then handed over as bytes (decode_text defaults to False), which orjson parses directly.
+    parse_json: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.parse_json and "decode_text" not in cls.__dict__:
+            cls.decode_text = False
+
     def on_message(self, ws: WebSocket, message: Data) -> None:
         pass
 
     def on_text(self, ws: WebSocket, data: bytes) -> None:
         """A text message, as UTF-8 bytes (already validated); only with ``decode_text = False``.
 
-        Reply with ``ws.send(data, text=True)``. By default: ``on_message(ws, data.decode())``.
+        Reply with ``ws.send(data, text=True)``. By default: ``on_message(ws, data.decode())``,
+        or with ``parse_json``, ``on_json(ws, value)``.
         """
+        if self.parse_json:
+            try:
+                value = json_messages.loads(data)
+            except json_messages.InvalidJSON as exc:
+                self.on_json_error(ws, exc)
+                return
+            self.on_json(ws, value)
+            return
         self.on_message(ws, data.decode("utf-8"))
+
+    def on_json(self, ws: WebSocket, value: Any) -> None:
+        """A text message's JSON value (``parse_json = True``); answer with ``ws.send_json(...)``."""
+
+    def on_json_error(self, ws: WebSocket, exc: json_messages.InvalidJSON) -> None:
+        """A text message that is not JSON (``parse_json = True``): by default ``on_error(ws, exc)``.
+
+        The connection stays open; close it here (``ws.close(1007)``) if the application wants to.
+        """
+        self.on_error(ws, exc)
 
     def on_ping(self, ws: WebSocket, payload: bytes) -> None:
         """Called after the automatic pong was sent (or, while writing is paused, queued)."""

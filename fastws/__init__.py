@@ -33,12 +33,17 @@ _EXPORTS = {
     "connect": "client",
     "PerMessageDeflate": "deflate",
     "run": "runner",
+    "broadcast": "broadcast",
+    "BroadcastResult": "broadcast",
+    "Topics": "topics",
     "new_event_loop": "runner",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # the names as type checkers see them (explicit re-exports)
+    from .broadcast import BroadcastResult as BroadcastResult
+    from .broadcast import broadcast as broadcast
     from .client import connect as connect
     from .connection import Connection as Connection
     from .connection import State as State
@@ -61,6 +66,7 @@ if TYPE_CHECKING:  # the names as type checkers see them (explicit re-exports)
     from .server import HTTPResponse as HTTPResponse
     from .server import Server as Server
     from .server import serve as serve
+    from .topics import Topics as Topics
 
 
 def __getattr__(name: str) -> Any:

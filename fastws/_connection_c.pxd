@@ -18,6 +18,7 @@ cdef class Connection:
     cdef public FrameParser _parser
     cdef public FrameBuilder _builder
     cdef public object _deflate
+    cdef public bint _compressor_stale
     cdef public bint _text_bytes, _flow_control
     cdef public object _max_size
     cdef public Py_ssize_t _max_queue

@@ -180,6 +180,9 @@ class Connection:
         self._parser: Any = None
         self._builder = codec.FrameBuilder(client)
         self._deflate: Any = None  # deflate.DeflateSession once permessage-deflate is agreed
+        # A shared compressed frame (fastws.broadcast) went out since our compressor's last
+        # message: the peer's window holds it, ours does not, so the next message starts afresh.
+        self._compressor_stale = False
         self._text_bytes = False  # the listener takes text as bytes (Listener.decode_text = False)
         self._flow_control = False  # the listener's flow_control: see _dispatch
         self._max_size: Optional[int] = options.max_size
@@ -532,6 +535,8 @@ class Connection:
         opcode = OP_TEXT if text or isinstance(message, str) else OP_BINARY
         deflate = self._deflate
         if deflate is not None and compress and len(message) >= deflate.threshold:
+            if self._compressor_stale:
+                self._reset_compressor()
             self._write_frame(opcode, deflate.compress(message), True, True)
         elif len(message) < WRITELINES_THRESHOLD:
             frame = self._builder._build(opcode, message, True, False)
@@ -560,6 +565,8 @@ class Connection:
         if opcode == 0:
             self._check_can_send()
             self._fragment_deflate = self._deflate if compress else None
+            if self._compressor_stale and self._fragment_deflate is not None:
+                self._reset_compressor()
         elif self._state != OPEN:
             raise self.closed_exception()
         elif kind != opcode:
@@ -587,6 +594,25 @@ class Connection:
             self.sink.write(self._builder._build(opcode, payload, fin, rsv1))
         else:
             self.sink.writelines(self._builder.build_parts(opcode, payload, fin, rsv1))
+
+    def _send_shared(self, frame: Any, compressed: bool) -> None:
+        """Write a whole frame built once for many connections (``fastws.broadcast``).
+
+        The caller checked that the connection is open and not sending fragments.
+        ``compressed``: its payload was compressed without context; the peer's
+        inflater appends it to its window, so our compressor must not refer back
+        across it (RFC 7692 §7.2.3): its next message starts a new stream.
+        """
+        if compressed:
+            self._compressor_stale = True
+        if self._corked is None:
+            self.sink.write(frame)
+        else:
+            self._corked.append(frame)  # order: after what this read's dispatch already sent
+
+    def _reset_compressor(self) -> None:
+        self._compressor_stale = False
+        self._deflate.compressor.reset()
 
     def _flush_corked(self) -> None:
         """Write the corked frames now (before any other write, so order is kept) and uncork."""

@@ -24,9 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterable
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Union
 
-from . import json_messages
 from .connection import State
 from .constants import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
 from .exceptions import ConnectionClosedOK, InvalidState
@@ -65,6 +64,8 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
     response: Any = None  # client side: the server's handshake response
     subprotocol: Optional[str] = None
     remote_address: Any = None
+    # Functions to call once CLOSED (add_close_callback); a list only once one is added.
+    _close_callbacks: Optional[list[Callable[[WebSocket], None]]] = None
 
     def __init__(self, client: bool, options: Options, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(client, options, _NO_TRANSPORT)
@@ -162,6 +163,33 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         self._wake_senders()  # their next send() raises ConnectionClosed
         if not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
+        callbacks, self._close_callbacks = self._close_callbacks, None
+        for callback in callbacks or ():
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("%r: close callback %r failed", self, callback)
+
+    def add_close_callback(self, callback: Callable[[WebSocket], None]) -> None:
+        """Call ``callback(ws)`` once the connection is CLOSED (at once if it already is).
+
+        Called from the event loop, in the order added; an exception is logged.
+        (``fastws.Topics`` unsubscribes a connection this way.)
+        """
+        if self._state == CLOSED:
+            callback(self)
+            return
+        if self._close_callbacks is None:
+            self._close_callbacks = []
+        self._close_callbacks.append(callback)
+
+    def remove_close_callback(self, callback: Callable[[WebSocket], None]) -> bool:
+        """Forget a callback added with :meth:`add_close_callback`; False if it was not there."""
+        callbacks = self._close_callbacks
+        if callbacks is None or callback not in callbacks:
+            return False
+        callbacks.remove(callback)
+        return True
 
     # --- the awaitable API ------------------------------------------------------------
 
@@ -231,14 +259,6 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
                 logger.info("%r: fragmented message interrupted, failing the connection", self)
                 self.fail(CLOSE_INTERNAL_ERROR, "fragmented message interrupted")
             raise
-
-    def send_json(self, obj: Any) -> Awaitable[None]:
-        """Send ``obj`` as one JSON text message (see :mod:`fastws.json_messages` for the encoding)."""
-        return self.send(json_messages.dumps(obj), text=True)  # type: ignore[no-any-return]
-
-    async def recv_json(self) -> Any:
-        """The next message, parsed as JSON; InvalidJSON (the message is consumed) if it is not."""
-        return json_messages.loads(await self.recv())
 
     def ping(self, data: Union[str, bytes, None] = None) -> Awaitable[float]:
         """Send a ping; the returned future gives the round-trip time (seconds) when the pong arrives."""

@@ -26,6 +26,7 @@ import logging
 from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Union
 
+from . import json_messages
 from .connection import State
 from .constants import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
 from .exceptions import ConnectionClosedOK, InvalidState
@@ -259,6 +260,14 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
                 logger.info("%r: fragmented message interrupted, failing the connection", self)
                 self.fail(CLOSE_INTERNAL_ERROR, "fragmented message interrupted")
             raise
+
+    def send_json(self, obj: Any) -> Awaitable[None]:
+        """Send ``obj`` as one JSON text message (see :mod:`fastws.json_messages` for the encoding)."""
+        return self.send(json_messages.dumps(obj), text=True)  # type: ignore[no-any-return]
+
+    async def recv_json(self) -> Any:
+        """The next message, parsed as JSON; InvalidJSON (the message is consumed) if it is not."""
+        return json_messages.loads(await self.recv())
 
     def ping(self, data: Union[str, bytes, None] = None) -> Awaitable[float]:
         """Send a ping; the returned future gives the round-trip time (seconds) when the pong arrives."""

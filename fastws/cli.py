@@ -1,4 +1,4 @@
-"""Command line: ``fastws serve --echo`` (also ``python -m fastws``)."""
+"""Command line: ``fastws serve --echo``, ``fastws connect URI`` (also ``python -m fastws``)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="a proxy (IP address or network) whose X-Forwarded-For names the client; repeatable",
     )
+    commands.add_parser("connect", add_help=False, help="interactive client (fastws connect --help)")
     commands.add_parser(
         "bench",
         add_help=False,
@@ -42,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["connect"]:
+        from .cli_connect import main as connect_main
+
+        return connect_main(argv[1:])
     if argv[:1] == ["bench"]:
         from .bench.__main__ import main as bench_main
 

@@ -16,7 +16,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastws", description="fastws WebSocket tools")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a WebSocket server")
-    serve.add_argument("--echo", action="store_true", required=True, help="echo every message back")
+    serve.add_argument("target", nargs="?", metavar="MODULE:HANDLER", help="serve this handler or WorkerApp")
+    serve.add_argument("--echo", action="store_true", help="echo every message back")
+    serve.add_argument("--workers", type=int, metavar="N", help="N worker processes on one port (SO_REUSEPORT)")
+    serve.add_argument("--close-timeout", type=float, default=5.0, metavar="SECONDS")
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9001)
     serve.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto")
@@ -51,15 +55,41 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .bench.__main__ import main as bench_main
 
         return bench_main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.echo == bool(args.target):
+        parser.error("serve: give either --echo or MODULE:HANDLER")
     if args.pure and os.environ.get("FASTWS_PURE") != "1":
         if "fastws.codec" in sys.modules:  # too late to switch in this process
             os.environ["FASTWS_PURE"] = "1"
             os.execv(sys.executable, [sys.executable, "-m", "fastws", *sys.argv[1:]])
         os.environ["FASTWS_PURE"] = "1"
+    if args.target or args.workers is not None:
+        return _serve_workers(args)
     from .runner import run
 
     return run(_serve_echo(args), loop=args.loop)
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    import logging
+
+    from .workers import WorkerConfig
+    from .workers import main as workers_main
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    config = WorkerConfig(
+        target=args.target or "fastws.echo:EchoListener",
+        host=args.host,
+        port=args.port,
+        loop=args.loop,
+        pure=args.pure,
+        max_size=args.max_size if args.max_size != ECHO_MAX_SIZE or args.echo else None,
+        compression=not args.no_compression,
+        trusted_proxies=args.trusted_proxy,
+        close_timeout=args.close_timeout,
+    )
+    return workers_main(config, args.workers, args.worker_index)
 
 
 async def _serve_echo(args: argparse.Namespace) -> int:

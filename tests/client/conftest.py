@@ -1,0 +1,183 @@
+"""Real peers for the client tests, each a process on a free loopback port, stopped at the end.
+
+* :func:`pproxy` runs pproxy (PyPI's ``pproxy``, a well-known proxy server):
+  HTTP CONNECT, SOCKS5 and SOCKS4, with or without credentials, TLS to the proxy.
+* :func:`refusing_proxy` runs ``proxy_server.py`` (here) for the refusals pproxy does
+  not make the way the protocols say (407 with Proxy-Authenticate, 403, SOCKS
+  reply codes): see its docstring.
+* :func:`echo_server` runs ``fastws serve --echo``; :func:`websockets_server` a
+  websockets echo server (``peer_websockets.py``); Node ws is tests/interop's server.js.
+* ``certificate``: a CA and a certificate for 127.0.0.1 / localhost (trustme).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+NODE_DIR = REPO / "tests" / "interop" / "node"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[str], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} is not listening on {port} after {timeout}s")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def pproxy(scheme: str, auth: str = "", tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """pproxy listening for ``scheme`` (http, socks5, socks4, http+ssl): yields its URL for connect()."""
+    port = free_port()
+    listen = f"{scheme}://127.0.0.1:{port}" + (f"#{auth}" if auth else "")
+    # pproxy installs uvloop and then asks for the current loop, which recent uvloop no longer
+    # creates: it runs on a plain asyncio loop set beforehand.
+    launcher = (
+        "import asyncio, sys; sys.modules['uvloop'] = None; "
+        "asyncio.set_event_loop(asyncio.new_event_loop()); "
+        "from pproxy.server import main; sys.argv[0] = 'pproxy'; main()"
+    )
+    cmd = [sys.executable, "-c", launcher, "-l", listen]
+    if tls is not None:
+        cmd += ["--ssl", f"{tls[0]},{tls[1]}"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(port, proc, f"pproxy {listen}")
+        client_scheme = {"http+ssl": "https"}.get(scheme, scheme)
+        yield f"{client_scheme}://{auth + '@' if auth else ''}127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+class RefusingProxy:
+    """proxy_server.py as a process: ``port``, and ``tunnels()`` (the targets it connected to)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "proxy_server.py"), *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.startswith("PORT "), (line, self.proc.stderr.read() if self.proc.stderr else "")
+        self.port = int(line.split()[1])
+        self._lines: list[str] = []
+
+    def tunnels(self) -> list[str]:
+        return [line.split()[1] for line in self._lines if line.startswith("TUNNEL")]
+
+    def stop(self) -> None:
+        stop(self.proc)
+        assert self.proc.stdout is not None
+        self._lines = self.proc.stdout.read().splitlines()
+
+
+@contextlib.contextmanager
+def refusing_proxy(*args: str) -> Iterator[RefusingProxy]:
+    proxy = RefusingProxy(*args)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def _echo(cmd: list[str], what: str, env: dict[str, str] | None = None) -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    try:
+        wait_listening(port, proc, what)
+        yield port
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[int]:
+    """``fastws serve --echo`` (compression on): its port."""
+    yield from _echo([sys.executable, "-m", "fastws", "serve", "--echo"], "fastws serve --echo")
+
+
+@pytest.fixture(scope="module")
+def websockets_server() -> Iterator[int]:
+    """A websockets echo server (peer_websockets.py), as a process: its port."""
+    yield from _echo([sys.executable, str(HERE / "peer_websockets.py")], "websockets server")
+
+
+@pytest.fixture(scope="module")
+def node_server() -> Iterator[int]:
+    """tests/interop's Node ws echo server (node/server.js, permessage-deflate on): its port."""
+    from interop.interop_support import require_tool
+
+    node = require_tool("node", "the sync client against Node ws")
+    proc = subprocess.Popen(
+        [node, "server.js", "--pmd=default"], cwd=NODE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        import json
+
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "listening", first
+        yield int(first["port"])
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(ca.pem, cert.pem, key.pem): a test CA and its certificate for 127.0.0.1 and localhost."""
+    import trustme
+
+    directory = tmp_path_factory.mktemp("certs")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    paths = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    ca.cert_pem.write_to_path(str(paths[0]))
+    cert.cert_chain_pems[0].write_to_path(str(paths[1]))
+    cert.private_key_pem.write_to_path(str(paths[2]))
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def no_environment_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests set the proxy variables they mean; none leaks in from the machine."""
+    for name in list(os.environ):
+        if name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ws_proxy", "wss_proxy", "socks_proxy"):
+            monkeypatch.delenv(name)

@@ -155,15 +155,15 @@ async def serve_worker(config: WorkerConfig, app: WorkerApp, index: int) -> int:
     if app.on_startup is not None:
         await app.on_startup()
     server = await serve(app.handler, config.host, config.port, reuse_port=True, **options)
-    stop = loop.create_future()
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        loop.add_signal_handler(sig, stop.set)
     print(
         f"fastws worker {index} (pid {os.getpid()}) listening on port {server.port} "
         f"(codec: {codec.IMPLEMENTATION}, loop: {loop_name(loop)})",
         flush=True,
     )
-    await stop
+    await stop.wait()
     # Everything below is bounded by close_timeout: the closing handshakes get what is left of it,
     # then laggards are dropped, so the supervisor sees the worker gone within close_timeout.
     deadline = loop.time() + config.close_timeout

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what tests/interop needs on a fresh Debian 12 machine; idempotent (run as root).
+# Installs what tests/interop (and tests/scale) need on a fresh Debian 12 machine; idempotent (run as root).
+#   - redis-server and redis-cli (Debian's `redis-server`, `redis-tools`), started by tests/scale;
 #   - Chromium (Debian's `chromium` package), started headless by test_chromium.py;
 #   - Node.js >= 18 and npm (Debian's `nodejs` and `npm` if node is missing);
 #   - nginx (Debian's `nginx-light`), started by test_nginx.py as a reverse proxy;
@@ -12,6 +13,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# tests/scale starts its own redis-server processes (single and a three-node cluster).
+{ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; } || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 # nginx lives in /usr/sbin, which a non-root PATH may lack.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

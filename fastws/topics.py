@@ -24,6 +24,7 @@ while a publish is running.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 from .broadcast import BroadcastResult, broadcast
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from .protocol import WebSocket
 
 __all__ = ["Topics"]
+
+logger = logging.getLogger("fastws")
 
 _CLOSED = 3  # Connection._state when closed (fastws.connection.State.CLOSED)
 
@@ -44,8 +47,9 @@ class Topics:
     policy of every :meth:`publish` (see :func:`fastws.broadcast`; by default a
     subscriber over its ``write_limit`` misses the message).
     ``on_topic_added(topic)`` / ``on_topic_removed(topic)``: called when a topic
-    gets its first subscriber / loses its last one (an exception propagates to the
-    caller of subscribe/unsubscribe; on close it is logged by the connection).
+    gets its first subscriber / loses its last one, after the hub is updated (an
+    exception propagates to the caller of subscribe/unsubscribe, the change stands;
+    when a connection closes, it is logged and every topic is still cleaned up).
     """
 
     def __init__(
@@ -108,7 +112,7 @@ class Topics:
         if not topics:
             del self._topics[ws]
             ws.remove_close_callback(self._closed)
-        self._drop(ws, topic)
+        self._removed(self._drop(ws, (topic,)), log=False)
         return True
 
     def unsubscribe_all(self, ws: WebSocket) -> int:
@@ -117,22 +121,42 @@ class Topics:
         if topics is None:
             return 0
         ws.remove_close_callback(self._closed)
-        for topic in topics:
-            self._drop(ws, topic)
+        self._removed(self._drop(ws, topics), log=False)
         return len(topics)
 
     def _closed(self, ws: WebSocket) -> None:
         topics = self._topics.pop(ws, None)
-        for topic in topics or ():
-            self._drop(ws, topic)
+        if topics:
+            self._removed(self._drop(ws, topics), log=True)
 
-    def _drop(self, ws: WebSocket, topic: str) -> None:
-        subscribers = self._subscribers[topic]
-        subscribers.discard(ws)
-        if not subscribers:
-            del self._subscribers[topic]
-            if self.on_topic_removed is not None:
-                self.on_topic_removed(topic)
+    def _drop(self, ws: WebSocket, topics: Iterable[str]) -> list[str]:
+        """Take ``ws`` out of ``topics``; the topics left without subscribers."""
+        emptied = []
+        for topic in topics:
+            subscribers = self._subscribers[topic]
+            subscribers.discard(ws)
+            if not subscribers:
+                del self._subscribers[topic]
+                emptied.append(topic)
+        return emptied
+
+    def _removed(self, emptied: list[str], log: bool) -> None:
+        """Call on_topic_removed for each topic, all of them even if one raises (the hub is
+        consistent already); then re-raise the first error, or log them (``log``: on close)."""
+        hook = self.on_topic_removed
+        if hook is None:
+            return
+        error: Optional[BaseException] = None
+        for topic in emptied:
+            try:
+                hook(topic)
+            except Exception as exc:
+                if log:
+                    logger.exception("on_topic_removed(%r) failed", topic)
+                elif error is None:
+                    error = exc
+        if error is not None:
+            raise error
 
     # --- queries -------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ Examples::
     fastws bench --compression            # permessage-deflate, JSON text, ~3 minutes
     fastws bench --servers uvicorn --modes roundtrip,connections --sizes 256,8K,1M
                                           # an ASGI echo app under uvicorn, --ws fastws vs uvicorn's own
+    fastws bench fanout                   # 1 publisher -> 1,000 subscribers (fastws bench fanout --help)
 
 Exit status: 0 when every run that could be made succeeded (an optional peer
 that cannot run here, Node.js without node or npm, is skipped with a note and
@@ -175,6 +176,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if argv[:1] == ["fanout"]:  # fastws bench fanout: one publisher, N subscribers (its own options)
+        from . import fanout
+
+        return fanout.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.list:

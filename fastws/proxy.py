@@ -36,18 +36,30 @@ class ProxyError(WebSocketError, OSError):
     """The proxy refused or failed to open the tunnel.
 
     ``proxy`` is the proxy's URL without credentials; ``status`` the HTTP status
-    an HTTP proxy answered (407, 403, 502, ...) or None (SOCKS errors, a proxy
-    that closed the connection); ``headers`` its response headers.
+    an HTTP proxy answered (407, 403, 502, ...) or None; ``headers`` its response
+    headers; ``socks_reply`` the reply code a SOCKS proxy refused the connection
+    with (RFC 1928 §6: 2 not allowed, 4 host unreachable, 5 refused...; SOCKS4:
+    0x5B), None when it refused earlier (authentication) or the error is not SOCKS;
+    ``refused``: the proxy refused for good (credentials, a forbidden target), so
+    trying again will fail again.
     """
 
     def __init__(
-        self, message: str, proxy: str, status: Optional[int] = None, headers: Optional[list[tuple[str, str]]] = None
+        self,
+        message: str,
+        proxy: str,
+        status: Optional[int] = None,
+        headers: Optional[list[tuple[str, str]]] = None,
+        socks_reply: Optional[int] = None,
+        refused: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.proxy = proxy
         self.status = status
         self.headers = headers or []
+        self.socks_reply = socks_reply
+        self.refused = refused or status in (401, 403, 407)
 
     def __str__(self) -> str:
         return f"proxy {self.proxy}: {self.message}"
@@ -241,7 +253,9 @@ async def open_socks_socket(proxy: Proxy, host: str, port: int) -> Any:
     try:
         return await socks.connect(dest_host=host, dest_port=port)
     except SocksError as exc:  # the proxy's own refusal: its reply code's meaning
-        raise ProxyError(f"SOCKS refused: {exc}", proxy.url) from None
+        code = exc.error_code
+        # No reply code: refused while negotiating (credentials, methods); 2: not allowed.
+        raise ProxyError(f"SOCKS refused: {exc}", proxy.url, socks_reply=code, refused=code in (None, 2)) from None
     except ProxyTimeoutError as exc:
         raise ProxyError(f"timed out: {exc}", proxy.url) from None
     except ProxyConnectionError as exc:
@@ -250,5 +264,5 @@ async def open_socks_socket(proxy: Proxy, host: str, port: int) -> Any:
 
 def check_refusal(exc: BaseException) -> bool:
     """True for a proxy error that a retry would meet again (credentials, a forbidden target)."""
-    return isinstance(exc, ProxyError) and exc.status in (401, 403, 407)
+    return isinstance(exc, ProxyError) and exc.refused
 

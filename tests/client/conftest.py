@@ -99,6 +99,10 @@ class RefusingProxy:
     def tunnels(self) -> list[str]:
         return [line.split()[1] for line in self._lines if line.startswith("TUNNEL")]
 
+    def lines(self) -> list[str]:
+        """Everything it printed (after stop())."""
+        return self._lines
+
     def stop(self) -> None:
         stop(self.proc)
         assert self.proc.stdout is not None

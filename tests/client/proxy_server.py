@@ -1,7 +1,7 @@
 """A small proxy the client tests run as a real process, for the refusals pproxy does not make.
 
     python proxy_server.py http|socks5|socks4 [--auth USER:PASS] [--forbid PORT]
-                           [--tls CERT KEY] [--chatty]
+                           [--tls CERT KEY] [--chatty | --stall | --flood]
 
 Listens on 127.0.0.1, a free port, prints ``PORT N`` and then one line per
 tunnel (``TUNNEL host:port``). Refusals follow the protocols: HTTP CONNECT answers
@@ -9,7 +9,9 @@ tunnel (``TUNNEL host:port``). Refusals follow the protocols: HTTP CONNECT answe
 forbidden port, 502 when the target is unreachable (RFC 9110); SOCKS5 answers
 auth failure with status 1 (RFC 1929) and an unreachable target with reply 5
 (connection refused, RFC 1928); SOCKS4 answers 0x5B. ``--chatty`` makes the HTTP
-proxy send bytes right after its 200 (a broken proxy).
+proxy send bytes right after its 200 (a broken proxy); ``--stall`` never answers CONNECT
+(prints ``CLIENT-GONE`` when the client closes); ``--flood`` answers with headers that never
+end. Each CONNECT request is printed as ``REQUEST 'head'``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ class Proxy:
 
     async def http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
+        print("REQUEST " + repr(head.decode("latin-1")), flush=True)
+        if self.args.stall:
+            await reader.read()  # never answers; waits for the client to go
+            print("CLIENT-GONE", flush=True)
+            return writer.close()
+        if self.args.flood:
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            while True:  # headers without end
+                writer.write(b"X-Filler: " + b"y" * 1000 + b"\r\n")
+                await writer.drain()
         request_line, *lines = head.decode("latin-1").split("\r\n")
         method, target, _ = request_line.split(" ")
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
@@ -141,7 +153,7 @@ class Proxy:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await getattr(self, self.args.kind)(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+        except (asyncio.IncompleteReadError, OSError, ValueError):  # (a client that went away)
             writer.close()
 
 
@@ -152,6 +164,8 @@ async def main() -> None:
     parser.add_argument("--forbid", type=int, action="append", default=[])
     parser.add_argument("--tls", nargs=2)
     parser.add_argument("--chatty", action="store_true")
+    parser.add_argument("--stall", action="store_true")
+    parser.add_argument("--flood", action="store_true")
     args = parser.parse_args()
     context = None
     if args.tls:

@@ -1,18 +1,13 @@
 """JSON messages: orjson and the standard library write the same bytes; send_json / recv_json on
 both sides; Listener.parse_json; invalid JSON is the application's error, not the connection's.
 
-This file runs on the build of this process and again, in a subprocess, on the pure build
-(FASTWS_PURE=1) with the standard library's JSON (FASTWS_JSON=stdlib).
+test_pure_build.py runs this file again on the pure build with the standard library's JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastws
-from fastws import connection, json_messages
+from fastws import json_messages
 from fastws.json_messages import InvalidJSON, _stdlib_dumps, _stdlib_loads
 from loops import run_on
 
@@ -140,19 +135,3 @@ def test_server_side_helpers_and_default_json_error() -> None:
             server.close()
 
     run_on("asyncio", main(), 30)
-
-
-@pytest.mark.timeout(120)
-@pytest.mark.skipif(os.environ.get("FASTWS_PURE") == "1", reason="this process already runs the pure build")
-def test_this_file_on_the_pure_build_with_stdlib_json() -> None:
-    assert connection.IMPLEMENTATION == "c" and json_messages.BACKEND == "orjson"
-    env = {**os.environ, "FASTWS_PURE": "1", "FASTWS_JSON": "stdlib"}
-    check = "from fastws import connection, json_messages; print(connection.IMPLEMENTATION, json_messages.BACKEND)"
-    assert subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True).stdout.split() == [
-        "python", "json",
-    ]  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", Path(__file__).name],
-        cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=110,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -347,3 +347,105 @@ def test_sock_connected_socket_with_tls_on_top(run: Any, certificate: Any) -> No
             secure.close()
 
     run(main())
+
+
+# --------------------------------------------------------------------------- misbehaving proxies
+
+
+def test_connect_request_and_credentials_on_the_wire() -> None:
+    async def main() -> None:
+        server = await fastws.serve(echo, "127.0.0.1", 0)
+        try:
+            with refusing_proxy("http", "--auth", "us@er:p:ss") as proxy:
+                await round_trip(
+                    f"ws://127.0.0.1:{server.port}/", proxy=f"http://us%40er:p%3Ass@127.0.0.1:{proxy.port}",
+                    proxy_headers=[("User-Agent", "fastws-tests")],
+                )  # fmt: skip
+            (request,) = [line for line in proxy.lines() if line.startswith("REQUEST")]
+            authority = f"127.0.0.1:{server.port}"
+            assert request == "REQUEST " + repr(
+                f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+                "Proxy-Authorization: Basic dXNAZXI6cDpzcw==\r\nUser-Agent: fastws-tests\r\n\r\n"
+            )
+        finally:
+            server.close()
+
+    run_asyncio(main())
+
+
+def test_ipv6_target_through_the_proxy() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+
+    async def main() -> None:
+        try:
+            server = await fastws.serve(echo, "::1", 0)
+        except OSError:
+            pytest.skip("no IPv6 loopback on this machine")
+        try:
+            with refusing_proxy("http") as proxy:
+                await round_trip(f"ws://[::1]:{server.port}/", proxy=f"http://127.0.0.1:{proxy.port}")
+            assert proxy.tunnels() == [f"::1:{server.port}"]
+            assert f"CONNECT [::1]:{server.port} HTTP/1.1" in proxy.lines()[0]
+        finally:
+            server.close()
+
+    run_asyncio(main())
+
+
+def test_stalling_proxy_times_out_and_a_cancelled_connect_lets_go() -> None:
+    async def main() -> None:
+        with refusing_proxy("http", "--stall") as proxy:
+            url = f"http://127.0.0.1:{proxy.port}"
+            with pytest.raises(asyncio.TimeoutError, match="opening handshake with ws://example.invalid/ took more"):
+                await fastws.connect("ws://example.invalid/", proxy=url, open_timeout=0.3)
+            task = asyncio.ensure_future(fastws.connect("ws://example.invalid/", proxy=url))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.3)  # both connections to the proxy are closed by the client
+            proxy.stop()
+            assert proxy.lines().count("CLIENT-GONE") == 2, proxy.lines()
+
+    run_asyncio(main())
+
+
+def test_flooding_proxy_is_cut_off() -> None:
+    async def main() -> None:
+        with refusing_proxy("http", "--flood") as proxy:
+            with pytest.raises(ProxyError, match="CONNECT answer longer than 16384 bytes"):
+                await fastws.connect("ws://example.invalid/", proxy=f"http://127.0.0.1:{proxy.port}")
+
+    run_asyncio(main())
+
+
+def test_reconnection_stops_on_socks_auth_failure_and_retries_a_refused_target() -> None:
+    async def main() -> None:
+        with refusing_proxy("socks5", "--auth", "u:p") as proxy:
+            attempts: list[Any] = []
+            with pytest.raises(ProxyError, match="authentication failure") as failed:
+                async for _ in fastws.connect(
+                    "ws://127.0.0.1:9/", proxy=f"socks5://u:x@127.0.0.1:{proxy.port}",
+                    on_reconnect=lambda *a: attempts.append(a),
+                ):  # fmt: skip
+                    pass
+            assert attempts == [] and failed.value.refused and failed.value.socks_reply is None
+
+            class Enough(Exception):
+                pass
+
+            def on_reconnect(attempt: int, delay: float, error: BaseException) -> None:
+                attempts.append(error)
+                if attempt == 2:
+                    raise Enough
+
+            with pytest.raises(Enough):
+                async for _ in fastws.connect(
+                    "ws://127.0.0.1:9/", proxy=f"socks5://u:p@127.0.0.1:{proxy.port}",
+                    on_reconnect=on_reconnect, backoff_initial=0.01,
+                ):  # fmt: skip
+                    pass
+            assert [(type(e), e.socks_reply, e.refused) for e in attempts] == [(ProxyError, 5, False)] * 2
+
+    run_asyncio(main())

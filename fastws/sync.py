@@ -212,6 +212,9 @@ def connect(uri: str, **kwargs: Any) -> ClientConnection:
     opener = async_connect(uri, **kwargs)  # checks every argument here, in the caller's thread
 
     async def open_() -> AsyncClientConnection:
-        return await opener
+        try:
+            return await opener
+        except asyncio.TimeoutError as exc:  # the builtin one, also before Python 3.11
+            raise TimeoutError(str(exc)) from None
 
     return ClientConnection(_LOOP.run(open_()))

@@ -210,3 +210,59 @@ def _dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_close_from_another_thread_wakes_a_waiting_recv_and_pings(echo_server: int) -> None:
+    ws = connect(f"ws://127.0.0.1:{echo_server}/")
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            ws.recv()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.2)
+    ws.close(1001, "going")
+    thread.join(5)
+    assert len(outcome) == 1 and isinstance(outcome[0], ConnectionClosedOK)
+    assert ws.close_code == 1001  # (the server answers with the code, its own reason)
+    with pytest.raises(ConnectionClosedOK):
+        ws.ping()
+    ws.close()  # twice: nothing more happens
+
+
+def test_wss_through_the_environment_proxy(
+    monkeypatch: pytest.MonkeyPatch, certificate: Any, tmp_path: Any
+) -> None:
+    import ssl
+
+    import fastws
+    from conftest import refusing_proxy
+    from fastws.runner import new_event_loop
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(certificate[1], certificate[2])
+    loop = new_event_loop("asyncio")
+
+    async def echo(ws: fastws.WebSocket) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    server = loop.run_until_complete(fastws.serve(echo, "127.0.0.1", 0, ssl=server_ctx))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        with refusing_proxy("http") as proxy:
+            monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+            client_ctx = ssl.create_default_context(cafile=str(certificate[0]))
+            with connect(f"wss://localhost:{server.port}/", ssl=client_ctx) as ws:
+                ws.send("secure, proxied")
+                assert ws.recv(timeout=5) == "secure, proxied"
+        assert proxy.tunnels() == [f"localhost:{server.port}"]
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)

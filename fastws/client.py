@@ -186,10 +186,12 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         _check_client_args(subprotocols, max_redirects, backoff_initial, backoff_factor, backoff_max)
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise TypeError(f"ssl must be an ssl.SSLContext or None, not {type(ssl).__name__}")
-        if proxy is not True and proxy is not False and proxy is not None:
-            proxy_module.parse_proxy(proxy)  # TypeError unless a str
         if proxy_ssl is not None and not isinstance(proxy_ssl, ssl_module.SSLContext):
             raise TypeError(f"proxy_ssl must be an ssl.SSLContext or None, not {type(proxy_ssl).__name__}")
+        if proxy is not True and proxy is not False and proxy is not None:
+            scheme = proxy_module.parse_proxy(proxy).scheme  # TypeError unless a str
+            if proxy_ssl is not None and scheme != "https":
+                raise ValueError(f"proxy_ssl is for an https:// proxy, not {scheme}://")
         if sock is not None and not isinstance(sock, socket.socket):
             raise TypeError(f"sock must be a connected socket.socket, not {type(sock).__name__}")
         if server_hostname is not None and not isinstance(server_hostname, str):
@@ -326,14 +328,9 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
             except BaseException:
                 sock.close()
                 raise
-        try:
-            transport, tunnel = await proxy_module.open_http_tunnel(
-                loop, proxy, host, port, self.proxy_ssl, self.proxy_headers
-            )
-        except OSError as exc:
-            if isinstance(exc, proxy_module.ProxyError):
-                raise
-            raise proxy_module.ProxyError(f"cannot reach the proxy: {exc}", proxy.url) from exc
+        transport, tunnel = await proxy_module.open_http_tunnel(
+            loop, proxy, host, port, self.proxy_ssl, self.proxy_headers
+        )
         try:
             if ssl_context is not None:  # TLS to the server, inside the tunnel
                 tls = await loop.start_tls(transport, tunnel, ssl_context, server_hostname=server_hostname)

@@ -211,10 +211,13 @@ async def open_http_tunnel(
     ssl_context: Any = None
     if proxy.scheme == "https":
         ssl_context = proxy_ssl or ssl_module.create_default_context()
-    transport, tunnel = await loop.create_connection(
-        lambda: _ConnectTunnel(loop), proxy.host, proxy.port, ssl=ssl_context,
-        server_hostname=proxy.host if ssl_context is not None else None,
-    )  # fmt: skip
+    try:
+        transport, tunnel = await loop.create_connection(
+            lambda: _ConnectTunnel(loop), proxy.host, proxy.port, ssl=ssl_context,
+            server_hostname=proxy.host if ssl_context is not None else None,
+        )  # fmt: skip
+    except OSError as exc:
+        raise ProxyError(f"cannot reach the proxy: {exc}", proxy.url) from exc
     try:
         transport.write(_connect_request(proxy, host, port, proxy_headers or []))
         try:

@@ -255,6 +255,8 @@ def test_bad_proxy_arguments() -> None:
         fastws.connect("ws://h/", proxy=3128)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="proxy_ssl must be an ssl.SSLContext"):
         fastws.connect("ws://h/", proxy_ssl=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="proxy_ssl is for an https:// proxy, not socks5://"):
+        fastws.connect("ws://h/", proxy="socks5://p", proxy_ssl=ssl.create_default_context())
     with pytest.raises(TypeError, match="sock must be a connected socket.socket, not int"):
         fastws.connect("ws://h/", sock=3)  # type: ignore[arg-type]
     parsed = parse_proxy("http://us%40er:p%3Ass@[::1]:81")

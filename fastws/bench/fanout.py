@@ -32,6 +32,7 @@ import random
 import resource
 import statistics
 import sys
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -39,7 +40,7 @@ from typing import Any, Optional, Sequence
 from . import machine, procstat
 from .common import HOST, MAX_SIZE, format_size, parse_size
 from .fanout_subscriber import bodies, compression_options, message, percentile
-from .runner import PROJECT_ROOT, BenchError, ServerProcess, ServerSkipped, _env, _pin, _spawn
+from .runner import PROJECT_ROOT, BenchError, ServerProcess, ServerSkipped, _env, _pin, _spawn, _tail
 from .servers import node
 
 SIZES = (64, 1024, 16 * 1024)
@@ -53,6 +54,7 @@ ACK_TIMEOUT = 60.0  # seconds for one message to reach every subscriber before t
 START_TIMEOUT = 120.0  # seconds for the subscribers to open their connections
 RESULTS_DIR = "fastws-bench-results"
 REFERENCE = "fastws"
+_cells = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class FanoutServer:
     deflate: bool = True  # supports permessage-deflate (runs in the compressed table)
     runtime: str = "python"
     env: tuple[tuple[str, str], ...] = ()
+    args: tuple[str, ...] = ()
+    publish_path: str = "/"  # where the publisher connects (subscribers: "/"), plus the cell's "?t=topic"
 
 
 SERVERS: dict[str, FanoutServer] = {
@@ -76,6 +80,14 @@ SERVERS: dict[str, FanoutServer] = {
         FanoutServer("websockets", "websockets broadcast()", "fanout_websockets"),
         FanoutServer("aiohttp", "aiohttp", "fanout_aiohttp"),
         FanoutServer("node-ws", "Node ws + bufferutil", "node_ws_fanout.js", runtime="node"),
+        # fastws serve --workers N with Topics + RedisHub, redis-server included in the CPU time
+        *(
+            FanoutServer(
+                f"fastws-redis-{n}", f"fastws, {n} worker{'s' if n > 1 else ''} over Redis", "fanout_redis",
+                args=("--workers", str(n)), publish_path="/publish",
+            )  # fmt: skip
+            for n in (1, 2)
+        ),
     )
 }
 DEFAULT_SERVERS = ("raw-tcp", "fastws", "picows", "websockets", "aiohttp", "node-ws")
@@ -94,14 +106,15 @@ def launch(name: str, compression: bool, core: int, note: Any) -> ServerProcess:
         extra["WS_NO_BUFFER_UTIL"] = ""
     else:
         program = [sys.executable, "-m", f"fastws.bench.servers.{spec.module}"]
-    cmd = [*_pin(core), *program, "--host", HOST, "--watch-stdin", *(["--deflate", "equal"] if compression else [])]
+    deflate = ["--deflate", "equal"] if compression else []
+    cmd = [*_pin(core), *program, "--host", HOST, "--watch-stdin", *spec.args, *deflate]
     return ServerProcess(name, *_spawn(cmd, extra, f"server {name}"))
 
 
 class _Publisher:
     """The publishing connection: fastws's client, or a plain socket for the raw floor."""
 
-    async def open(self, protocol: str, port: int) -> None:
+    async def open(self, protocol: str, port: int, path: str) -> None:
         loop = asyncio.get_running_loop()
         if protocol == "tcp":
             self.transport, _ = await loop.create_connection(asyncio.Protocol, HOST, port)
@@ -110,7 +123,7 @@ class _Publisher:
             from fastws.client import connect
 
             # No compression on the publisher's own connection: the server's work is the fan-out.
-            self.ws = await connect(f"ws://{HOST}:{port}/", max_size=MAX_SIZE, ping_interval=None, compression=None)
+            self.ws = await connect(f"ws://{HOST}:{port}{path}", max_size=MAX_SIZE, ping_interval=None, compression=None)
             send = self.ws.send
             self.send = lambda data: send(data, True, True)
 
@@ -150,11 +163,13 @@ async def _line(proc: asyncio.subprocess.Process, timeout: float) -> str:
 async def run_cell(
     server: ServerProcess, protocol: str, size: int, compression: bool, subscribers: int,
     processes: int, duration: float, warmup: int, core: int, ack_timeout: float = ACK_TIMEOUT,
+    publish_path: str = "/",
 ) -> dict[str, Any]:  # fmt: skip
     """One measured cell; a dict with ``ok`` False and ``error`` when it could not be made."""
+    topic = f"t{os.getpid()}-{next(_cells)}"  # a fresh topic per cell (the Redis servers' streams)
     command = {
         "host": HOST, "port": server.port, "protocol": protocol, "connections": subscribers,
-        "size": size, "compression": compression, "warmup": warmup,
+        "size": size, "compression": compression, "warmup": warmup, "path": f"/?t={topic}",
     }  # fmt: skip
     procs = await _subscribers(command, processes, core)
     publisher = _Publisher()
@@ -163,7 +178,8 @@ async def run_cell(
             ready = json.loads(await _line(proc, START_TIMEOUT))
             if not ready.get("ready"):
                 raise BenchError(f"a subscriber process could not connect: {ready.get('error', ready)}")
-        await publisher.open(protocol, server.port)
+        await publisher.open(protocol, server.port, f"{publish_path}?t={topic}")
+        tree = process_tree(server.pid)
         await asyncio.sleep(0.05)  # the server has seen the publisher's handshake complete
         pool = bodies(size)
         seq = sent = 0
@@ -172,7 +188,7 @@ async def run_cell(
         measure_until = 0.0
         while True:
             if seq == warmup:
-                start = (procstat.sched_runtime_ns(server.pid), procstat.io_chars(server.pid), time.monotonic())
+                start = (tree_runtime_ns(tree), procstat.io_chars(server.pid), time.monotonic())
                 measure_until = time.monotonic() + duration
             t0 = time.monotonic_ns()
             publisher.send(message(seq, pool[seq % len(pool)], t0))
@@ -190,7 +206,7 @@ async def run_cell(
             measured = seq - warmup
             if measured >= MAX_MESSAGES or (measured >= MIN_MESSAGES and time.monotonic() >= measure_until):
                 break
-        end = (procstat.sched_runtime_ns(server.pid), procstat.io_chars(server.pid), time.monotonic())
+        end = (tree_runtime_ns(tree), procstat.io_chars(server.pid), time.monotonic())
         results = []
         for proc in procs:
             assert proc.stdin is not None
@@ -258,6 +274,32 @@ async def run_cell(
     }
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a launcher's redis-server and workers), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for tid in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{tid}/children", encoding="ascii") as f:
+                    todo.extend(int(child) for child in f.read().split())
+        except OSError:
+            pass  # gone, or no children file on this kernel: the process itself still counts
+    return found
+
+
+def tree_runtime_ns(pids: Sequence[int]) -> Optional[int]:
+    """CPU time of ``pids`` (each over its threads), ns; None when the server itself has none."""
+    total = 0
+    for i, pid in enumerate(pids):
+        runtime = procstat.sched_runtime_ns(pid)
+        if runtime is None and i == 0:
+            return None
+        total += runtime or 0
+    return total
+
+
 def _ms(us: Optional[float]) -> Optional[float]:
     return us / 1000 if us is not None else None
 
@@ -297,9 +339,12 @@ async def run_all(args: argparse.Namespace, note: Any) -> dict[str, Any]:
                     result = await run_cell(
                         server, SERVERS[name].protocol, size, compression, args.subscribers,
                         args.processes, args.duration, args.warmup, client_core,
+                        publish_path=SERVERS[name].publish_path,
                     )  # fmt: skip
                     if not result["ok"] and not server.alive():
                         result["error"] = server.exit_error() + f"\n(publisher saw: {result['error']})"
+                    elif not result["ok"]:
+                        result["server_stderr"] = _tail(server.log)
                     runs.append(_run(name, compression, size, rep, result))
                     done += 1
                     note(f"[{done}/{total}] {describe(runs[-1])}")
@@ -428,7 +473,7 @@ def _target(data: dict[str, Any]) -> str:
             continue
         others = {
             n: e for (n, c, s), e in summary.items()
-            if c == compression and s == size and n not in (REFERENCE, "raw-tcp", "fastws-pure") and e["ok"]
+            if c == compression and s == size and not n.startswith("fastws") and n != "raw-tcp" and e["ok"]
         }  # fmt: skip
         best = min(others.items(), key=lambda kv: kv[1]["cpu_us"], default=None)
         what = f"{format_size(size)}{' deflate' if compression else ''}: fastws {entry['cpu_us']:.3f} µs"

@@ -195,7 +195,7 @@ async def _open(command: dict[str, Any], tally: Tally) -> list[Any]:
             listener = _ws_listener(tally, index)
             compressed = bool(command.get("compression"))
             ws = await connect(
-                f"ws://{host}:{port}/",
+                f"ws://{host}:{port}{command.get('path', '/')}",
                 listener=lambda: listener,
                 max_size=MAX_SIZE,
                 ping_interval=None,

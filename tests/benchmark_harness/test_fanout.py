@@ -172,3 +172,35 @@ def test_raises_the_open_file_limit_for_many_subscribers() -> None:
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert os.cpu_count()
+
+
+# --- two workers over Redis ---------------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_two_workers_over_redis_deliver_everything_and_count_the_whole_tree() -> None:
+    import shutil
+
+    if not shutil.which("redis-server"):
+        pytest.fail("redis-server is not installed: run `bash tests/interop/setup.sh` (as root)")
+    server = fanout.launch("fastws-redis-2", False, 0, print)
+    try:
+        server.wait_ready(time.monotonic() + 60)
+        # the launcher, redis-server, the fastws supervisor and its two workers: all in the CPU figure
+        tree = fanout.process_tree(server.pid)
+        assert len(tree) >= 5, tree
+        for size in (64, 1024):
+            result = asyncio.run(
+                fanout.run_cell(
+                    server, "ws", size, False, subscribers=12, processes=2, duration=0.1, warmup=2, core=0,
+                    publish_path="/publish",
+                )  # fmt: skip
+            )
+            assert result["ok"], result
+            assert result["deliveries"] == result["messages"] * 12
+            assert result["server_cpu_us_per_delivery"] > 0
+    finally:
+        server.stop()
+    assert not server.alive()
+    for pid in tree[1:]:  # stopping the launcher stops Redis and the workers too
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()

@@ -112,7 +112,7 @@ def broadcast(
     frames: Optional[dict[int, bytes]] = None  # window bits -> unmasked compressed frame
     sent = compressed = not_open = busy = skipped = closed = built = 0
     for ws in connections:
-        if ws._state != _OPEN:
+        if ws._state != _OPEN or ws._close_sent:  # (our close frame sent, TCP dropped: keepalive timeout)
             not_open += 1
             continue
         if ws._fragment_opcode:

@@ -193,6 +193,19 @@ def test_not_open_connections_are_skipped_and_counted(build: Any) -> None:
     assert [f.payload for f in frames_of(ok)] == [b"m"]
 
 
+def test_a_connection_dropped_by_keepalive_is_skipped_before_connection_lost(build: Any) -> None:
+    conn = open_conn(build, ping_interval=1.0, ping_timeout=1.0)
+    now = [100.0]
+    conn.clock = lambda: now[0]
+    conn.timer_fired("keepalive")  # ping sent
+    now[0] += 2
+    conn.timer_fired("keepalive")  # no pong: close frame (1011), transport aborted
+    assert conn.sink.aborted and conn.state == fastws.State.OPEN  # until connection_lost comes
+    before = conn.data_to_send()
+    assert broadcast([conn], "after the close frame").not_open == 1
+    assert conn.data_to_send() == b"" and before.endswith(b"keepalive ping timeout")
+
+
 def test_a_connection_sending_fragments_is_skipped(build: Any) -> None:
     busy, ok = open_conn(build), open_conn(build)
     busy.send_fragment("part 1, ")

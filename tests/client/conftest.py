@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -95,18 +96,31 @@ class RefusingProxy:
         assert line.startswith("PORT "), (line, self.proc.stderr.read() if self.proc.stderr else "")
         self.port = int(line.split()[1])
         self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.append(line.rstrip("\n"))
 
     def tunnels(self) -> list[str]:
         return [line.split()[1] for line in self._lines if line.startswith("TUNNEL")]
 
     def lines(self) -> list[str]:
-        """Everything it printed (after stop())."""
-        return self._lines
+        """What it printed so far."""
+        return list(self._lines)
+
+    def wait_for(self, line: str, count: int, timeout: float = 10.0) -> None:
+        """Until it printed ``line`` ``count`` times (AssertionError after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while self._lines.count(line) < count:
+            assert time.monotonic() < deadline, f"{line!r} x{count} not printed: {self._lines}"
+            time.sleep(0.02)
 
     def stop(self) -> None:
         stop(self.proc)
-        assert self.proc.stdout is not None
-        self._lines = self.proc.stdout.read().splitlines()
+        self._reader.join(5)
 
 
 @contextlib.contextmanager

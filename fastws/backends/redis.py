@@ -322,7 +322,11 @@ class RedisHub:
         Raises BackendError when Redis is unreachable, ValueError for a bad id.
         """
         after = parse_id(last_id) if last_id is not None else None
-        state = await self._ensure(topic)
+        try:
+            state = await self._ensure(topic)
+        except BackendError:
+            self._topic_removed(topic)  # unless someone else holds it: no channel kept for nobody
+            raise
         if after is None:
             self.topics.subscribe(ws, topic)
             return JoinResult(0, True)
@@ -379,6 +383,8 @@ class RedisHub:
             state = self._states[topic] = _TopicState(asyncio.get_running_loop())
             subscriber = await self._subscriber_for(topic)
             subscriber.add(topic)
+        elif not state.ready.done():
+            (await self._subscriber_for(topic)).retry_now()
         try:
             await asyncio.wait_for(asyncio.shield(state.ready), self.timeout * 2)
         except asyncio.TimeoutError:
@@ -469,6 +475,7 @@ class _Subscriber:
         self.pubsub: Any = None
         self.task: Optional[asyncio.Task[None]] = None
         self.wanted = asyncio.Event()
+        self.kick = asyncio.Event()  # a join is waiting: cut the reconnection backoff short
 
     def channel(self, topic: str) -> str:
         return self.hub.key(topic)
@@ -481,9 +488,13 @@ class _Subscriber:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
+    def retry_now(self) -> None:
+        self.kick.set()
+
     def add(self, topic: str) -> None:
         self.topics.add(topic)
         self.wanted.set()
+        self.kick.set()
         if self.pubsub is not None:
             asyncio.get_running_loop().create_task(self._command("subscribe", topic))
 
@@ -510,6 +521,7 @@ class _Subscriber:
         failed = False
         while not self.hub._closed:
             await self.wanted.wait()
+            self.kick.clear()
             client = self.hub._new_pubsub_client(self.address)
             pubsub = client.pubsub(ignore_subscribe_messages=False)
             try:
@@ -532,7 +544,11 @@ class _Subscriber:
             finally:
                 self.pubsub = None
                 await asyncio.gather(pubsub.aclose(), client.aclose(), return_exceptions=True)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            try:
+                await asyncio.wait_for(self.kick.wait(), delay * random.uniform(0.5, 1.0))
+            except asyncio.TimeoutError:
+                pass
+            self.kick.clear()
             delay = min(delay * 2, self.hub.max_reconnect_delay)
 
     async def _read(self, pubsub: Any) -> None:

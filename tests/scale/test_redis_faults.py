@@ -111,15 +111,17 @@ def test_unreachable_redis_refuses_joins_with_1013_and_publishes_with_backend_er
             with pytest.raises(fastws.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 5)
             assert (ws.close_code, ws.close_reason) == (1013, "Redis unavailable, try again later")
+            assert not a.hub._states  # the failed join left no channel behind
             started = time.monotonic()
             with pytest.raises(BackendError, match="publish to 'down' failed, Redis unreachable"):
                 await a.hub.publish("down", "lost?")
             assert time.monotonic() - started < 2.5  # bounded by the hub's timeout, never hangs
             await asyncio.get_running_loop().run_in_executor(None, redis.start)
             async with fastws.connect(a.uri("down")) as ws:  # recovered without a restart of the hub
-                await wait_joined(a, "down", 1)
+                await wait_joined(a, "down", 1)  # the join cut the subscriber's backoff short
                 await ws.send("back")
                 assert (await receive(ws, 1))[0][1] == "back"
+            assert not a.hub._states  # and, its last client gone, the hub keeps no channel
             assert redis.cli("XLEN", "fastws:down").strip() == "1"  # the failed publish was not stored
 
     run(scenario(), 60)

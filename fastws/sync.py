@@ -16,11 +16,16 @@ regular :class:`fastws.client.ClientConnection` on the compiled codec. Each call
 hands its work to that loop and waits for the result, so ``connect()`` takes the
 async client's options (proxies, ``sock=``, compression, keepalive, max_size...).
 
+Messages arrive on the loop's thread and wait in a queue for ``recv()`` (reading
+pauses while ``max_queue`` of them wait, after the rest of the read that brought
+the last one: at most 256 KiB more); ``send()`` hands its message to the loop
+without waiting for it, unless the peer is not reading.
+
 Thread safety: ``send``, ``send_json``, ``ping`` and ``close`` may be called from
-any number of threads at once (each call is one step on the loop, so messages are
-never interleaved). ``recv`` may be called from several threads too: calls are
-served one at a time, each gets a different message. A ``recv(timeout=...)`` that
-times out loses nothing. No method may be called from the loop's own thread.
+any number of threads at once (each message is written whole, in the order the
+calls handed them over). ``recv`` may be called from several threads too: each
+gets a different message. A ``recv(timeout=...)`` that times out loses nothing.
+No method may be called from the loop's own thread (e.g. from a listener).
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ import asyncio
 import concurrent.futures
 import os
 import threading
+from collections import deque
 from typing import Any, Coroutine, Iterator, Optional, TypeVar, Union
 
 from . import json_messages
 from .client import ClientConnection as AsyncClientConnection
 from .client import connect as async_connect
 from .connection import State
-from .exceptions import ConnectionClosedOK
+from .exceptions import ConnectionClosedOK, InvalidState
+from .listener import Listener
+from .protocol import WebSocket
 from .runner import new_event_loop
 
 __all__ = ["connect", "ClientConnection"]
@@ -81,12 +89,43 @@ class _LoopThread:
 _LOOP = _LoopThread()
 
 
-class ClientConnection:
-    """A connection opened by :func:`connect`; ``protocol`` is the asyncio connection underneath."""
+class _Inbox(Listener):
+    """Messages handed from the loop's thread to the threads calling ``recv()``.
 
-    def __init__(self, protocol: AsyncClientConnection) -> None:
+    Reading from the peer pauses while ``max_queue`` messages (plus the rest of one
+    read) wait here, so a peer that floods a client that does not call ``recv()`` is
+    held back by TCP.
+    """
+
+    def __init__(self, max_queue: int) -> None:
+        self.max_queue = max_queue
+        self.messages: deque[Data] = deque()
+        self.ready = threading.Condition(threading.Lock())
+        self.closed = False
+        self.paused = False
+
+    def on_message(self, ws: WebSocket, message: Data) -> None:
+        with self.ready:
+            self.messages.append(message)
+            self.ready.notify()
+            if len(self.messages) >= self.max_queue and not self.paused:
+                self.paused = True
+                ws.pause_reading()
+
+    def on_close(self, ws: WebSocket, code: int, reason: str) -> None:
+        with self.ready:
+            self.closed = True
+            self.ready.notify_all()
+
+
+class ClientConnection:
+    """A connection opened by :func:`connect`; ``protocol`` is the asyncio connection underneath
+    (use it only through ``protocol.loop.call_soon_threadsafe``)."""
+
+    def __init__(self, protocol: AsyncClientConnection, inbox: _Inbox) -> None:
         self.protocol = protocol
-        self._recv_lock = threading.Lock()
+        self._inbox = inbox
+        self._loop = protocol.loop
 
     def __repr__(self) -> str:
         return f"<fastws.sync.ClientConnection {self.state.name} {self.protocol.remote_address}>"
@@ -123,20 +162,21 @@ class ClientConnection:
         message came by then. ConnectionClosedOK / ConnectionClosedError once the
         connection is closed and every message received before was returned.
         """
-        if not self._recv_lock.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
-            raise TimeoutError(f"no message within {timeout}s (another thread was receiving)")
-        try:
-            return _LOOP.run(self._recv(timeout))
-        finally:
-            self._recv_lock.release()
+        inbox = self._inbox
+        with inbox.ready:
+            if not inbox.ready.wait_for(lambda: inbox.messages or inbox.closed, timeout):
+                raise TimeoutError(f"no message within {timeout}s")
+            if not inbox.messages:
+                raise self.protocol.closed_exception()
+            message = inbox.messages.popleft()
+            if inbox.paused and len(inbox.messages) <= inbox.max_queue // 4:
+                inbox.paused = False
+                self._loop.call_soon_threadsafe(self._resume_reading)
+            return message
 
-    async def _recv(self, timeout: Optional[float]) -> Data:
-        if timeout is None:
-            return await self.protocol.recv()
-        try:
-            return await asyncio.wait_for(self.protocol.recv(), timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"no message within {timeout}s") from None
+    def _resume_reading(self) -> None:
+        if self.protocol.state is State.OPEN:
+            self.protocol.resume_reading()
 
     def recv_json(self, timeout: Optional[float] = None) -> Any:
         """The next message parsed as JSON; InvalidJSON (the message is consumed) if it is not."""
@@ -155,10 +195,23 @@ class ClientConnection:
     def send(self, message: Data, text: Optional[bool] = None) -> None:
         """Send one message: str as text, bytes as binary (``text=True``: bytes that are UTF-8, as text).
 
-        Returns once the message is handed to the socket, or waits while the
-        peer is not reading (the write buffer is above ``write_limit``).
+        Hands the message to the loop's thread and returns; while the peer does not
+        read (the write buffer is above ``write_limit``) it waits until it drains.
+        Messages go out in the order of the calls that handed them over.
         """
-        _LOOP.run(self._send(message, bool(text)))
+        protocol = self.protocol
+        if protocol.state is not State.OPEN:
+            raise protocol.closed_exception() if protocol.state is not State.CONNECTING else InvalidState(
+                "cannot send: the opening handshake is not done yet"
+            )
+        if type(message) in (str, bytes) and not protocol.writing_paused:
+            self._loop.call_soon_threadsafe(self._send_now, message, bool(text))
+        else:  # flow control, or a type for the connection to check: the caller waits
+            _LOOP.run(self._send(message, bool(text)))
+
+    def _send_now(self, message: Data, text: bool) -> None:
+        if self.protocol.state is State.OPEN:  # (closed meanwhile: the next call reports it)
+            self.protocol.send(message, text=text)
 
     async def _send(self, message: Data, text: bool) -> None:
         await self.protocol.send(message, text=text)
@@ -210,6 +263,8 @@ def connect(uri: str, **kwargs: Any) -> ClientConnection:
     if "listener" in kwargs:
         raise TypeError("fastws.sync.connect() has no listener option; use fastws.connect() for callbacks")
     opener = async_connect(uri, **kwargs)  # checks every argument here, in the caller's thread
+    inbox = _Inbox(opener.options.max_queue)
+    opener.listener = lambda: inbox
 
     async def open_() -> AsyncClientConnection:
         try:
@@ -217,4 +272,4 @@ def connect(uri: str, **kwargs: Any) -> ClientConnection:
         except asyncio.TimeoutError as exc:  # the builtin one, also before Python 3.11
             raise TimeoutError(str(exc)) from None
 
-    return ClientConnection(_LOOP.run(open_()))
+    return ClientConnection(_LOOP.run(open_()), inbox)

@@ -3,6 +3,7 @@ that stall, never read or reset; use from several threads."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -263,6 +264,32 @@ def test_wss_through_the_environment_proxy(
                 assert ws.recv(timeout=5) == "secure, proxied"
         assert proxy.tunnels() == [f"localhost:{server.port}"]
     finally:
-        loop.call_soon_threadsafe(server.close)
+
+        async def shut_down() -> None:
+            server.close()
+            await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(shut_down(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+        loop.close()
+
+
+def test_a_flood_waits_in_a_bounded_queue_and_odd_types(echo_server: int) -> None:
+    with connect(f"ws://127.0.0.1:{echo_server}/", max_queue=8, compression=None) as ws:
+        sent = [f"m{i}".ljust(1000) for i in range(3000)]  # 3 MB
+        for message in sent:
+            ws.send(message)
+        time.sleep(0.5)  # the echoes flood back while nobody calls recv()
+        # Reading paused at max_queue; the rest of that read (at most 256 KiB) is delivered,
+        # the remaining megabytes wait in TCP.
+        assert len(ws._inbox.messages) <= 8 + 263
+        assert [ws.recv(timeout=5) for _ in range(3000)] == sent
+        ws.send(bytearray(b"ba"))  # other bytes-like types take the checked path
+        assert ws.recv(timeout=5) == b"ba"
+        ws.send(b"\xc3\xa9", text=True)
+        assert ws.recv(timeout=5) == "é"
+        with pytest.raises(TypeError):
+            ws.send(12)  # type: ignore[arg-type]
+        ws.send("still open")
+        assert ws.recv(timeout=5) == "still open"

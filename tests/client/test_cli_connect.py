@@ -83,3 +83,23 @@ def test_binary_display() -> None:
     assert describe("t") == "< t"
     assert describe(b"\x00\xff") == "< [binary 2 bytes] 00ff"
     assert describe(bytes(2000)).endswith("...") and "[binary 2000 bytes]" in describe(bytes(2000))
+
+
+def test_proxy_none_unreachable_server_and_ctrl_c(echo_server: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{dead}")  # a proxy that is not there
+    child = spawn(f"ws://127.0.0.1:{echo_server}/")
+    child.expect(rf"cannot connect to ws://127.0.0.1:\d+/: proxy http://127.0.0.1:{dead}: cannot reach the proxy")
+    assert finish(child) == 1
+    child = spawn(f"ws://127.0.0.1:{echo_server}/", "--proxy", "none")
+    child.expect("connected to")
+    child.sendintr()  # Ctrl-C
+    assert finish(child) == 130
+    monkeypatch.delenv("HTTP_PROXY")
+    child = spawn(f"ws://127.0.0.1:{dead}/")
+    child.expect(rf"cannot connect to ws://127.0.0.1:{dead}/: .*[Cc]onnect")
+    assert finish(child) == 1

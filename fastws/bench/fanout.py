@@ -17,8 +17,12 @@ Per (server, size, compression): server CPU time per delivered message (from
 /proc, as the echo benchmark), delivery latency p50/p99 (send to receipt, over
 every subscriber and measured message), the time for one message to reach all N,
 bytes the server wrote per delivery.  The default run (1,000 subscribers, 64 B,
-1 KiB and 16 KiB, with and without permessage-deflate) takes about 3 minutes;
+1 KiB and 16 KiB, with and without permessage-deflate) takes about 4 minutes;
 ``--subscribers 10000 --processes 4`` is the long run (10 to 15 minutes).
+
+``fastws-redis-1`` / ``fastws-redis-2``: ``fastws serve --workers N`` with Topics and
+the Redis backend, the publisher on one worker, the subscribers spread over all of
+them by the kernel; their CPU figure is the whole process tree (redis-server too).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import sys
 import itertools
@@ -90,7 +95,8 @@ SERVERS: dict[str, FanoutServer] = {
         ),
     )
 }
-DEFAULT_SERVERS = ("raw-tcp", "fastws", "picows", "websockets", "aiohttp", "node-ws")
+# Optional peers, skipped with a note when missing: node-ws (Node.js), fastws-redis-* (redis-server).
+DEFAULT_SERVERS = ("raw-tcp", "fastws", "picows", "websockets", "aiohttp", "node-ws", "fastws-redis-1", "fastws-redis-2")
 
 
 def launch(name: str, compression: bool, core: int, note: Any) -> ServerProcess:
@@ -105,6 +111,8 @@ def launch(name: str, compression: bool, core: int, note: Any) -> ServerProcess:
         extra["FASTWS_BENCH_NODE_MODULES"] = setup.modules
         extra["WS_NO_BUFFER_UTIL"] = ""
     else:
+        if spec.module == "fanout_redis" and not shutil.which("redis-server"):
+            raise ServerSkipped("redis-server not found (Debian: apt-get install redis-server)")
         program = [sys.executable, "-m", f"fastws.bench.servers.{spec.module}"]
     deflate = ["--deflate", "equal"] if compression else []
     cmd = [*_pin(core), *program, "--host", HOST, "--watch-stdin", *spec.args, *deflate]

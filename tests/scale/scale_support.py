@@ -29,6 +29,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port below 55536 whose cluster bus port (+10000) is free too (Redis requires both)."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def wait_port(port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -128,7 +144,7 @@ class RedisServer:
     file on, so a restart keeps the streams, as a production Redis would)."""
 
     def __init__(self, port: Optional[int] = None, *, cluster: bool = False, directory: Optional[str] = None):
-        self.port = port or free_port()
+        self.port = port or (free_cluster_port() if cluster else free_port())
         self.cluster = cluster
         self.dir = directory or tempfile.mkdtemp(prefix="fastws-redis-")
         self.proc: Optional[subprocess.Popen[bytes]] = None

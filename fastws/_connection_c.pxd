@@ -43,8 +43,16 @@ cdef class Connection:
     @cython.locals(n=Py_ssize_t, i=Py_ssize_t, opcode=int, frame=Frame)
     cdef bint _dispatch(self, list frames, object listener) except -1
     cdef _write_frame(self, int opcode, object payload, bint fin, bint rsv1)
+    cdef _send_shared(self, object frame, bint compressed)
     cdef _flush_corked(self)
     cdef _set_pause(self, int reason, bint on)
     @cython.locals(want=bint)
     cdef _update_reading(self)
     cdef _set_state(self, int state)
+
+
+@cython.locals(ws=Connection, sent=Py_ssize_t, compressed=Py_ssize_t, not_open=Py_ssize_t, busy=Py_ssize_t,
+               skipped=Py_ssize_t, closed=Py_ssize_t, built=Py_ssize_t, bits=int)
+cpdef tuple fan_out(object connections, int opcode, bytes payload, Py_ssize_t size, bint compress,
+                    bint close_slow, Py_ssize_t max_buffered, int close_code, str close_reason,
+                    object fresh_compressor)

@@ -816,3 +816,89 @@ def _truncate_reason(reason: str) -> str:
     if len(encoded) <= 123:
         return reason
     return encoded[:123].decode("utf-8", "ignore")
+
+
+# --- broadcast -----------------------------------------------------------------------
+
+# The builder of shared frames (server frames are unmasked: it holds no state); untyped in
+# the compiled build, which may be imported beside the pure codec (tests compare the two).
+_shared_builder = codec.FrameBuilder(False)
+
+
+def fan_out(
+    connections: Any,
+    opcode: int,
+    payload: bytes,
+    size: int,
+    compress: bool,
+    close_slow: bool,
+    max_buffered: int,
+    close_code: int,
+    close_reason: str,
+    fresh_compressor: Any,
+) -> tuple[int, int, int, int, int, int, int]:
+    """The loop of ``fastws.broadcast`` (which checks the arguments and documents the rules):
+    one frame written to many connections. Here, so that the compiled build runs it in C.
+
+    ``size``: what a connection's deflate threshold compares; ``max_buffered`` < 0: a
+    connection is slow while its writing is paused; ``fresh_compressor(like)``: a compressor
+    of ``like``'s settings without context. Returns the counts of ``BroadcastResult``.
+    """
+    plain: Any = None  # the unmasked uncompressed frame, once needed
+    deflated: Any = None  # window bits -> compressed payload
+    frames: Any = None  # window bits -> unmasked compressed frame
+    sent = compressed = not_open = busy = skipped = closed = built = 0
+    for item in connections:
+        ws: Connection = item
+        if ws._state != OPEN or ws._close_sent:  # (close frame sent, TCP dropped: keepalive timeout)
+            not_open += 1
+            continue
+        if ws._fragment_opcode:
+            busy += 1  # a frame cannot go between the fragments of a message
+            continue
+        if ws.writing_paused if max_buffered < 0 else _buffered(ws) > max_buffered:
+            if close_slow:
+                ws.close(close_code, close_reason)
+                closed += 1
+            else:
+                skipped += 1
+            continue
+        session = ws._deflate
+        if session is None or not compress or size < session.threshold:
+            if ws.client:
+                ws._send_shared(ws._builder._build(opcode, payload, True, False), False)  # own mask
+                built += 1
+            else:
+                if plain is None:
+                    plain = _shared_builder.build(opcode, payload, True, False)
+                    built += 1
+                ws._send_shared(plain, False)
+            sent += 1
+            continue
+        bits = session.compressor.window_bits
+        if deflated is None:
+            deflated, frames = {}, {}
+        data = deflated.get(bits)
+        if data is None:
+            data = deflated[bits] = fresh_compressor(session.compressor).compress(payload)
+        if ws.client:
+            ws._send_shared(ws._builder._build(opcode, data, True, True), True)
+            built += 1
+        else:
+            frame = frames.get(bits)
+            if frame is None:
+                frame = frames[bits] = _shared_builder.build(opcode, data, True, True)
+                built += 1
+            ws._send_shared(frame, True)
+        sent += 1
+        compressed += 1
+    return sent, compressed, not_open, busy, skipped, closed, built
+
+
+def _buffered(ws: Any) -> int:
+    """Bytes the connection's transport holds unsent (a sink that cannot tell: 0, or more than
+    any limit while writing is paused)."""
+    size = getattr(ws.sink, "get_write_buffer_size", None)
+    if size is not None:
+        return size()  # type: ignore[no-any-return]
+    return sys.maxsize if ws.writing_paused else 0

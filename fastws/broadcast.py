@@ -34,6 +34,7 @@ import types
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Optional, Union
 
 from . import codec
+from ._impl import load
 from .constants import CLOSE_POLICY_VIOLATION, OP_BINARY, OP_TEXT
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BroadcastResult", "broadcast"]
 
-_OPEN = 1  # Connection._state when open (fastws.connection.State.OPEN)
 _SLOW_POLICIES = ("skip", "close")
-_server_builder = codec.FrameBuilder(False)  # server frames are unmasked: stateless, shared
+# The connection core of this process, whose fan_out() runs the loop (in C when compiled).
+_core = load("fastws._connection_c", "fastws._connection_py")
 # Compressors that reset after every message, one per (kind, window bits, level, memory
 # level) and thread (several event loops may run in threads; zlib streams must not be shared).
 _local = threading.local()
@@ -105,58 +106,20 @@ def broadcast(
     if slow == "close":
         codec.build_close_payload(close_code, close_reason)  # ValueError for a bad code, up front
     payload, opcode = _payload(message, text)
-    size = len(message)  # what a connection's threshold compares (characters for a str)
-
-    plain: Optional[bytes] = None  # the unmasked uncompressed frame, once needed
-    deflated: Optional[dict[int, bytes]] = None  # window bits -> compressed payload
-    frames: Optional[dict[int, bytes]] = None  # window bits -> unmasked compressed frame
-    sent = compressed = not_open = busy = skipped = closed = built = 0
-    for ws in connections:
-        if ws._state != _OPEN or ws._close_sent:  # (our close frame sent, TCP dropped: keepalive timeout)
-            not_open += 1
-            continue
-        if ws._fragment_opcode:
-            busy += 1
-            continue
-        if ws.writing_paused if max_buffered is None else _over(ws, max_buffered):
-            if slow == "skip":
-                skipped += 1
-            else:
-                ws.close(close_code, close_reason)
-                closed += 1
-            continue
-        session = ws._deflate
-        if session is None or not compress or size < session.threshold:
-            if ws.client:
-                ws._send_shared(ws._builder.build(opcode, payload, True, False), False)
-                built += 1
-            else:
-                if plain is None:
-                    plain = _server_builder.build(opcode, payload, True, False)
-                    built += 1
-                ws._send_shared(plain, False)
-            sent += 1
-            continue
-        compressor = session.compressor
-        bits = compressor.window_bits
-        if deflated is None:
-            deflated, frames = {}, {}
-        data = deflated.get(bits)
-        if data is None:
-            data = deflated[bits] = _fresh_compressor(compressor).compress(payload)
-        if ws.client:
-            ws._send_shared(ws._builder.build(opcode, data, True, True), True)
-            built += 1
-        else:
-            assert frames is not None
-            frame = frames.get(bits)
-            if frame is None:
-                frame = frames[bits] = _server_builder.build(opcode, data, True, True)
-                built += 1
-            ws._send_shared(frame, True)
-        sent += 1
-        compressed += 1
-    return BroadcastResult(sent, compressed, not_open, busy, skipped, closed, built)
+    return BroadcastResult(
+        *_core.fan_out(
+            connections,
+            opcode,
+            payload,
+            len(message),  # what a connection's threshold compares (characters for a str)
+            compress,
+            slow == "close",
+            -1 if max_buffered is None else max_buffered,
+            close_code,
+            close_reason,
+            _fresh_compressor,
+        )
+    )
 
 
 def _payload(message: Any, text: Optional[bool]) -> tuple[bytes, int]:
@@ -171,12 +134,6 @@ def _payload(message: Any, text: Optional[bool]) -> tuple[bytes, int]:
             raise ValueError("text=True but the message is not valid UTF-8: nothing was sent")
         return payload, OP_TEXT
     return payload, OP_BINARY
-
-
-def _over(ws: Any, limit: int) -> bool:
-    """More than ``limit`` bytes unsent (a sink that cannot tell: while writing is paused)."""
-    size = getattr(ws.sink, "get_write_buffer_size", None)
-    return size() > limit if size is not None else bool(ws.writing_paused)
 
 
 def _fresh_compressor(like: Any) -> Any:

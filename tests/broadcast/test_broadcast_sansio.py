@@ -34,13 +34,13 @@ TAIL = b"\x00\x00\xff\xff"
 
 @pytest.fixture(params=sorted(BUILDS))
 def build(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The connection module of one build; broadcast builds its frames with the same codec."""
+    """The connection module of one build; broadcast runs that build's loop, on its codec."""
     module_name, codec_name = BUILDS[request.param]
     module = importlib.import_module(module_name)
     codec = importlib.import_module(codec_name)
     monkeypatch.setattr(module, "codec", codec)
     monkeypatch.setattr(broadcast_module, "codec", codec)
-    monkeypatch.setattr(broadcast_module, "_server_builder", codec.FrameBuilder(False))
+    monkeypatch.setattr(broadcast_module, "_core", module)  # its fan_out() loop
     module.kind = request.param
     return module
 

@@ -6,7 +6,7 @@ import sys
 
 import pexpect
 import pytest
-from conftest import pproxy, refusing_proxy
+from client_peers import pproxy, refusing_proxy
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Awaitable
 
 import pytest
-from conftest import pproxy, refusing_proxy
+from client_peers import pproxy, refusing_proxy
 
 import fastws
 from fastws.exceptions import InvalidState, InvalidURI

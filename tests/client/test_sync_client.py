@@ -10,7 +10,7 @@ import time
 from typing import Any, Iterator
 
 import pytest
-from conftest import pproxy
+from client_peers import pproxy
 
 from fastws.exceptions import ConnectionClosedError, ConnectionClosedOK
 from fastws.handshake import accept_key
@@ -241,7 +241,7 @@ def test_wss_through_the_environment_proxy(
     import ssl
 
     import fastws
-    from conftest import refusing_proxy
+    from client_peers import refusing_proxy
     from fastws.runner import new_event_loop
 
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

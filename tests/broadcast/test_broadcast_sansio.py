@@ -151,6 +151,31 @@ def test_bad_messages_send_nothing(build: Any, message: Any, text: Any, error: t
     assert all(c.data_to_send() == b"" for c in conns)
 
 
+def test_a_str_that_is_not_unicode_text_sends_nothing(build: Any) -> None:
+    conn = open_conn(build)
+    with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+        broadcast([conn], "lone \ud800 surrogate")
+    assert conn.data_to_send() == b""
+
+
+def test_not_a_connection_is_a_type_error(build: Any) -> None:
+    conn = open_conn(build)
+    with pytest.raises((TypeError, AttributeError), match="str|_state"):
+        broadcast([conn, "not a connection"], "m")
+
+
+def test_fastws_broadcast_is_callable_however_it_was_imported() -> None:
+    """``import fastws.broadcast`` (fastws.topics does) makes ``fastws.broadcast`` the module:
+    the module answers the call, so ``fastws.broadcast(...)`` works either way."""
+    import sys
+
+    importlib.import_module("fastws.topics")
+    package = sys.modules["fastws"]
+    assert callable(package.broadcast)
+    assert package.broadcast([], "x") == BroadcastResult(0, 0, 0, 0, 0, 0, 0)
+    assert fastws.BroadcastResult is BroadcastResult
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

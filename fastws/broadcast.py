@@ -7,8 +7,8 @@ set), and that payload goes to every connection that negotiated deflate: RFC 769
 (§7.2.3) lets a sender start any message without referring to earlier data.
 The peer's inflater appends the shared message to its window while our
 compressor never saw it, so each such connection's compressor starts its next
-message afresh (flagged here, reset lazily by the connection: many broadcasts in
-a row cost one reset). Connections without deflate, and messages below a
+message afresh (flagged by the broadcast, reset lazily by the connection: many
+broadcasts in a row cost one reset). Connections without deflate, and messages below a
 connection's ``threshold``, get the uncompressed frame.
 
 Server-side frames are unmasked, so the bytes really are shared. A client-side
@@ -111,7 +111,7 @@ def broadcast(
             connections,
             opcode,
             payload,
-            len(message),  # what a connection's threshold compares (characters for a str)
+            len(message) if isinstance(message, str) else len(payload),  # what thresholds compare
             compress,
             slow == "close",
             -1 if max_buffered is None else max_buffered,

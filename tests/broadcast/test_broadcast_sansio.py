@@ -11,6 +11,7 @@ sequence without the compressor reset does not (the reset is what makes it corre
 
 from __future__ import annotations
 
+import array
 import importlib
 import zlib
 from typing import Any
@@ -346,6 +347,9 @@ def test_deflate_threshold_and_compress_false(build: Any) -> None:
     peer = Peer()
     assert [peer.read(f) for f in frames] == [b"short", b"y" * 100, b"z" * 200]
     assert conn._compressor_stale  # the compressed one went out: the next own message starts afresh
+    wide = memoryview(array.array("H", [0x4141] * 60))  # 60 items, 120 bytes: bytes are what counts
+    assert broadcast([conn], wide).compressed == 1
+    assert Peer().read(frames_of(conn)[0]) == b"A" * 120
 
 
 @pytest.mark.parametrize("bits", [15, 9])

@@ -118,7 +118,6 @@ def test_peers_that_do_not_read_are_closed_with_the_policy_code(run: Any) -> Non
             assert [f.payload for f in frames[:-1]] == [bytes([i]) * 16 * KiB for i in range(len(frames) - 1)]
             late.close()
             await wait_for(lambda: all(ws.closed for ws in slow), 5, "the slow connections to be dropped")
-            assert slow[1].transport.get_write_buffer_size() == 0  # dropped, its buffer with it
             await wait_for(lambda: all(len(got(r)) == 60 for r in readers), 10, "the readers' messages")
             assert all(r.open for r in readers)
             never.close()

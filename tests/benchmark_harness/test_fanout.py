@@ -24,10 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def bench(args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fastws", "bench", "fanout", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "fastws", "bench", "fanout", *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:  # say which cell it was in
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        pytest.fail(f"fastws bench fanout {' '.join(args)}: still running after {timeout} s; stderr:\n{stderr[-3000:]}")
 
 
 # --- a smoke run: real servers, 20 subscribers in two processes ---------------------------------
@@ -139,6 +143,16 @@ def test_tally_checks_sequence_and_body_per_connection() -> None:
     assert tally.error is None
     assert tally.receive(0, 3, b"short", 0) == -1
     assert "malformed message of 5 bytes" in (tally.error or "") and acks[-1] == -1
+
+
+def test_a_connection_may_join_late_during_the_warm_up_only() -> None:
+    body = bodies(100)
+    tally = Tally(100, 1, 2, lambda seq: None)
+    assert tally.receive(0, -1, message(1, body[1], 0), 5) == 2  # message 0 missed: still warming up
+    assert tally.error is None
+    late = Tally(100, 1, 2, lambda seq: None)
+    late.receive(0, -1, message(2, body[2], 0), 5)
+    assert late.error == "connection 0: its first message is 2, after the warm-up (2): lost"
 
 
 def test_messages_are_text_of_the_exact_size() -> None:

@@ -87,7 +87,9 @@ def broadcast(
     ``message``: ``str`` is sent as text, bytes-like as binary; ``text=True`` sends
     bytes as text (they must be UTF-8: ``ValueError`` otherwise, nothing sent) and
     ``text=False`` sends a str as binary (its UTF-8 bytes). ``compress=False``: no
-    permessage-deflate for this message (already-compressed data).
+    permessage-deflate for this message (already-compressed data). Connections that
+    negotiated deflate share one compressed payload per window size, compressed with the
+    level and memory level of the first of them.
 
     Slow consumers: a connection whose unsent bytes are over ``max_buffered``
     (``None``, the default: over its own ``write_limit``, i.e. while its writing is

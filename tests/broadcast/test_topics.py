@@ -195,3 +195,36 @@ def test_publish_with_the_close_policy_drops_slow_subscribers(run: Any) -> None:
             await reader.close()
 
     run(main())
+
+
+def test_close_callbacks(run: Any) -> None:
+    """The hook Topics relies on: called once CLOSED, in order; at once on a closed connection."""
+    calls: list[tuple[str, Any]] = []
+
+    async def main() -> None:
+        hub = hub_class()
+        async with fastws.serve(hub, HOST, 0, ping_interval=None) as server:
+            [client] = await collectors(server.port, 1)
+            await wait_for(lambda: len(hub.open) == 1, 5, "the connection")
+            [ws] = hub.open
+
+            def first(w: Any) -> None:
+                calls.append(("first", w.state))
+
+            def second(w: Any) -> None:
+                calls.append(("second", w.state))
+
+            def removed(w: Any) -> None:
+                calls.append(("removed", w.state))
+
+            ws.add_close_callback(first)
+            ws.add_close_callback(removed)
+            ws.add_close_callback(second)
+            assert ws.remove_close_callback(removed) and not ws.remove_close_callback(removed)
+            await client.close()
+            await ws.wait_closed()
+            assert calls == [("first", fastws.State.CLOSED), ("second", fastws.State.CLOSED)]
+            ws.add_close_callback(first)  # already closed: called at once
+            assert calls[-1] == ("first", fastws.State.CLOSED) and len(calls) == 3
+
+    run(main())

@@ -66,6 +66,25 @@ def have_isal() -> bool:
     return result.returncode == 0
 
 
+def sanitizer_flags() -> list[str]:
+    """Compiler flags for ``FASTWS_SANITIZE`` (e.g. ``address,undefined``); empty when unset.
+
+    For fuzzing (README, "Fuzzing and sanitizers"): a sanitizer aborts at its
+    first finding instead of reporting and going on, and -O1 keeps stack traces
+    readable; the C code's comparisons are traced for the fuzzer. The runtime is
+    not linked in: Python must preload one (gcc's libasan, or atheris's
+    asan_with_fuzzer.so, which also holds the fuzzer's coverage hooks). Build such a copy apart from the normal in-place build
+    (``python3 -m fuzz.build`` does).
+    """
+    sanitizers = os.environ.get("FASTWS_SANITIZE", "").strip()
+    if not sanitizers:
+        return []
+    print(f"fastws: sanitizer build: {sanitizers}", file=sys.stderr)
+    # trace-cmp: the C code's comparisons reach libFuzzer (value profile, operand-guided mutations)
+    return [f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1",
+            "-fsanitize-coverage=trace-cmp"]  # fmt: skip
+
+
 # Types come from the .pxd files only: annotations in the shared .py source are for type checkers.
 DIRECTIVES = {"language_level": "3", "annotation_typing": False}
 
@@ -78,21 +97,23 @@ def extensions() -> list[Extension]:
     except ImportError:
         _warn("Cython is not installed")
         return []
+    optimize = sanitizer_flags() or ["-O3"]  # a later -O3 would override the sanitizers' -O1
+    stubs = ["fuzz/sanitizer_cov_stubs.c"] if optimize[0].startswith("-fsanitize") else []
     codec = Extension(
         "fastws._codec_c",
-        ["src/_codec_c.pyx"],
+        ["src/_codec_c.pyx", *stubs],
         include_dirs=["src"],
         depends=["src/mask.h", "src/utf8.h"],
-        extra_compile_args=["-O3"],
+        extra_compile_args=optimize,
     )
     # The sans-IO connection: fastws/_connection_py.py itself (src/_connection_c.py links
     # to it), compiled with the C types of fastws/_connection_c.pxd. One source, two builds.
     connection = Extension(
         "fastws._connection_c",
-        ["src/_connection_c.py"],
+        ["src/_connection_c.py", *stubs],
         include_dirs=["src"],
         depends=["fastws/_connection_c.pxd", "fastws/_codec_c.pxd"],
-        extra_compile_args=["-O3"],
+        extra_compile_args=optimize,
     )
     # permessage-deflate kernels: need zlib's headers and libz; without them the
     # pure-Python twin (Python's zlib module) is used, the codec is unaffected.
@@ -102,12 +123,12 @@ def extensions() -> list[Extension]:
     print(f"fastws: permessage-deflate compressor backend: {'isal' if isal else 'zlib'}", file=sys.stderr)
     deflate = Extension(
         "fastws._deflate_c",
-        ["src/_deflate_c.pyx"],
+        ["src/_deflate_c.pyx", *stubs],
         include_dirs=["src"],
         depends=["src/deflate_backend.h"],
         define_macros=[("FASTWS_HAVE_ISAL", "1")] if isal else [],
         libraries=["isal", "z"] if isal else ["z"],
-        extra_compile_args=["-O3"],
+        extra_compile_args=optimize,
     )
     built = []
     for ext in (codec, connection, deflate):

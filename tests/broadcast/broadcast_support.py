@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
-from typing import Any
+from typing import Any, AsyncIterator
 
 import fastws
 
@@ -97,3 +98,14 @@ async def wait_for(predicate: Any, timeout: float, what: str) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def one_connection() -> AsyncIterator[tuple[fastws.WebSocket, fastws.WebSocket]]:
+    """A server with one open connection: (its server side, the collecting client)."""
+    hub = hub_class()
+    async with fastws.serve(hub, HOST, 0, ping_interval=None) as server:
+        [client] = await collectors(server.port, 1)
+        await wait_for(lambda: len(hub.open) == 1, 5, "the connection")
+        [ws] = hub.open
+        yield ws, client

@@ -11,7 +11,16 @@ import weakref
 from typing import Any
 
 import pytest
-from broadcast_support import HOST, collectors, got, hub_class, raw_subscriber, server_side, wait_for
+from broadcast_support import (
+    HOST,
+    collectors,
+    got,
+    hub_class,
+    one_connection,
+    raw_subscriber,
+    server_side,
+    wait_for,
+)
 
 import fastws
 from fastws import BroadcastResult, Topics
@@ -124,11 +133,7 @@ def test_subscribing_a_closed_connection_does_nothing(run: Any) -> None:
     topics = Topics()
 
     async def main() -> None:
-        hub = hub_class()
-        async with fastws.serve(hub, HOST, 0, ping_interval=None) as server:
-            [client] = await collectors(server.port, 1)
-            await wait_for(lambda: len(hub.open) == 1, 5, "the connection")
-            [ws] = hub.open
+        async with one_connection() as (ws, client):
             await client.close()
             await ws.wait_closed()
             assert not topics.subscribe(ws, "late")
@@ -202,11 +207,7 @@ def test_close_callbacks(run: Any) -> None:
     calls: list[tuple[str, Any]] = []
 
     async def main() -> None:
-        hub = hub_class()
-        async with fastws.serve(hub, HOST, 0, ping_interval=None) as server:
-            [client] = await collectors(server.port, 1)
-            await wait_for(lambda: len(hub.open) == 1, 5, "the connection")
-            [ws] = hub.open
+        async with one_connection() as (ws, client):
 
             def first(w: Any) -> None:
                 calls.append(("first", w.state))

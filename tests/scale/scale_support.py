@@ -60,12 +60,20 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Supervisor:
     """``python -m fastws serve TARGET --workers N`` with its output collected line by line."""
 
-    def __init__(self, target: str, *args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None):
+    def __init__(
+        self,
+        target: str,
+        *args: str,
+        env: Optional[dict[str, str]] = None,
+        cwd: Optional[Path] = None,
+        command: Optional[list[str]] = None,
+    ):
+        """``command``: run this instead (a launcher that starts the supervisor, sharing its output)."""
         self.lines: list[str] = []
         self.errors: list[str] = []
         self._changed = threading.Condition()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastws", "serve", target, *args],
+            command or [sys.executable, "-m", "fastws", "serve", target, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

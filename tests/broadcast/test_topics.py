@@ -229,3 +229,41 @@ def test_close_callbacks(run: Any) -> None:
             assert calls[-1] == ("first", fastws.State.CLOSED) and len(calls) == 3
 
     run(main())
+
+
+def test_server_shutdown_empties_the_hub_while_a_publisher_runs(run: Any) -> None:
+    """server.close() (1001 to everyone) while a task publishes: the publisher never raises,
+    its counts shrink to nothing, and every subscription is gone; cancelling it is clean."""
+    topics = Topics()
+    counts: list[BroadcastResult] = []
+
+    class Subscriber(fastws.Listener):
+        def on_open(self, ws: fastws.WebSocket) -> None:
+            topics.subscribe(ws, "ticker")
+
+    async def publisher() -> None:
+        i = 0
+        while True:
+            counts.append(topics.publish("ticker", f"tick {i} " * 30))
+            i += 1
+            await asyncio.sleep(0.001)
+
+    async def main() -> None:
+        server = await fastws.serve(Subscriber, HOST, 0, ping_interval=None, close_timeout=1)
+        clients = await collectors(server.port, 50)
+        await wait_for(lambda: len(topics.subscribers("ticker")) == 50, 5, "50 subscribers")
+        task = asyncio.ensure_future(publisher())
+        await wait_for(lambda: len(counts) >= 20, 5, "some ticks")
+        server.close()
+        await server.wait_closed()
+        assert len(topics) == 0 and topics._topics == {}
+        await wait_for(lambda: counts[-1] == BroadcastResult(0, 0, 0, 0, 0, 0, 0), 5, "publishes to nobody")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert all(r.sent + r.not_open == 50 for r in counts if r.sent + r.not_open) and counts[0].sent == 50
+        assert all(c.close_code == 1001 for c in clients)
+        n = len(got(clients[0]))
+        assert n >= 20 and got(clients[0]) == [f"tick {i} " * 30 for i in range(n)]
+
+    run(main())

@@ -23,6 +23,13 @@ pytest_plugins = ["interop.matrix"]
 
 NO_EXTENSIONS = os.environ.get("FASTWS_NO_EXTENSIONS") == "1"
 
+# connect() takes its proxy from the environment, as websockets does: a CI machine that
+# reaches its package index through a proxy must not send the loopback tests through it.
+# (tests/client sets these variables itself where it tests them.)
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "WS_PROXY", "WSS_PROXY", "SOCKS_PROXY", "NO_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+
 MODULES = {"c": "fastws._codec_c", "python": "fastws._codec_py"}
 
 # Hypothesis: moderate by default so the whole suite stays well under a minute

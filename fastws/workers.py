@@ -190,6 +190,9 @@ def run_worker(config: WorkerConfig, index: int) -> int:
     except OSError as exc:
         print(f"fastws: worker {index}: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
+    except Exception:  # on_startup failed (a backend unreachable...): the supervisor retries with a backoff
+        logger.exception("worker %d (pid %d) failed to start", index, os.getpid())
+        return 1
 
 
 class Supervisor:

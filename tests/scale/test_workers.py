@@ -131,6 +131,21 @@ def test_worker_app_options_and_startup_hook() -> None:
         sup.kill()
 
 
+def test_a_worker_whose_startup_fails_is_retried_with_backoff_and_stops_on_sigterm() -> None:
+    sup = Supervisor("worker_apps:failing_startup", "--workers", "1", "--port", "0")
+    try:
+        sup.wait_for(r"worker 0 \(pid \d+\) failed to start", stderr=True)
+        sup.wait_for(r"RuntimeError: backend unreachable", stderr=True)
+        # dying at once, again and again: restarted after a growing delay (0.2 s, 0.4 s...), not in a busy loop
+        deaths = sup.wait_for(r"worker 0 \(pid \d+\) died \(exit code 1\) after [\d.]+ s; restarting it in ([\d.]+) s",
+                              count=3, stderr=True)  # fmt: skip
+        delays = [float(m.group(1)) for m in deaths]
+        assert delays == sorted(delays) and delays[0] >= 0.2, delays
+        assert sup.stop() == 0
+    finally:
+        sup.kill()
+
+
 @pytest.mark.parametrize(
     "args, status, message",
     [
@@ -167,3 +182,24 @@ def re_escape(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+def test_echo_server_with_workers() -> None:
+    """``fastws serve --echo --workers 2``: the echo listener in every worker, same options."""
+    sup = Supervisor("--echo", "--workers", "2", "--port", "0", "--no-compression")
+    try:
+        port, pids = sup.started(2)
+
+        async def scenario() -> None:
+            for _ in range(4):
+                async with connect(f"ws://127.0.0.1:{port}/", max_size=8 << 20) as ws:
+                    assert ws.response.headers.get("Sec-WebSocket-Extensions") is None  # --no-compression
+                    await ws.send("héllo")
+                    assert await ws.recv() == "héllo"
+                    big = os.urandom(3 << 20)  # over the library's 1 MiB default: the echo's 64 MiB applies
+                    await ws.send(big)
+                    assert await ws.recv() == big
+
+        run(scenario())
+    finally:
+        sup.kill()

@@ -40,3 +40,10 @@ app = WorkerApp(
 )
 
 not_a_handler = 42
+
+
+async def _no_backend() -> None:
+    raise RuntimeError("backend unreachable")
+
+
+failing_startup = WorkerApp(handler=pid_echo, on_startup=_no_backend)

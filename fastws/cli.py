@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=9001)
     serve.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto")
     serve.add_argument("--pure", action="store_true", help="use the pure-Python codec")
-    serve.add_argument("--max-size", type=int, default=ECHO_MAX_SIZE, metavar="BYTES")
+    serve.add_argument(
+        "--max-size", type=int, metavar="BYTES", help=f"largest message (--echo: {ECHO_MAX_SIZE}; else 1 MiB)"
+    )
     serve.add_argument(
         "--no-compression", action="store_true", help="decline permessage-deflate offers"
     )
@@ -59,6 +61,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.echo == bool(args.target):
         parser.error("serve: give either --echo or MODULE:HANDLER")
+    if args.echo and args.max_size is None:
+        args.max_size = ECHO_MAX_SIZE
     if args.pure and os.environ.get("FASTWS_PURE") != "1":
         if "fastws.codec" in sys.modules:  # too late to switch in this process
             os.environ["FASTWS_PURE"] = "1"
@@ -84,7 +88,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
         port=args.port,
         loop=args.loop,
         pure=args.pure,
-        max_size=args.max_size if args.max_size != ECHO_MAX_SIZE or args.echo else None,
+        max_size=args.max_size,
         compression=not args.no_compression,
         trusted_proxies=args.trusted_proxy,
         close_timeout=args.close_timeout,

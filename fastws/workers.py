@@ -290,6 +290,9 @@ def main(config: WorkerConfig, workers: Optional[int], worker_index: Optional[in
     """Entry point of ``fastws serve TARGET``: a worker, the supervisor, or one in-process server."""
     if worker_index is not None:
         return run_worker(config, worker_index)
+    if workers is not None and workers < 1:
+        print(f"fastws: --workers must be at least 1, not {workers}", file=sys.stderr)
+        return 2
     try:
         app = load_app(config.target)  # a typo fails here, once, not in N crash-looping workers
     except (ImportError, TypeError) as exc:

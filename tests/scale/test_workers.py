@@ -153,10 +153,11 @@ def test_a_worker_whose_startup_fails_is_retried_with_backoff_and_stops_on_sigte
         (["worker_apps:nope"], 2, "module 'worker_apps' has no attribute 'nope'"),
         (["worker_apps"], 2, "expected 'module:attribute'"),
         (["worker_apps:not_a_handler"], 2, "'worker_apps:not_a_handler' is int, not a handler"),
+        (["worker_apps:pid_echo", "--workers", "0"], 2, "--workers must be at least 1, not 0"),
     ],
 )
 def test_bad_targets_fail_once_with_a_precise_error(args: list[str], status: int, message: str) -> None:
-    sup = Supervisor(args[0], "--workers", "2", "--port", "0")
+    sup = Supervisor(args[0], *(args[1:] or ["--workers", "2"]), "--port", "0")
     try:
         assert sup.proc.wait(20) == status
         sup.wait_for(re_escape(message), stderr=True, timeout=2)

@@ -39,7 +39,7 @@ Delivery guarantees, per topic:
   retained entry after it, then the live ones, in order, with nothing twice:
   the hub subscribes first, buffers live messages while the history is read,
   and drops ids already sent. ``JoinResult.complete`` is False when entries
-  after ``last_id`` were already trimmed.
+  after ``last_id`` may have been trimmed.
 * Between topics there is no ordering. A local subscriber that
   ``Topics``' slow-consumer policy skips misses that message; use
   ``Topics(slow="close")`` so a slow client is closed and resumes with its
@@ -461,8 +461,11 @@ class RedisHub:
             buffer.append(entry)
         self.stats.delivered += 1
         if self.topics.subscribers(topic):
-            payload = self.encode(entry) if self.encode is not None else entry.message
-            self.topics.publish(topic, payload, text=entry.text if isinstance(payload, bytes) else None)
+            try:
+                payload = self.encode(entry) if self.encode is not None else entry.message
+                self.topics.publish(topic, payload, text=entry.text if isinstance(payload, bytes) else None)
+            except Exception:  # a bad encode() or message must not stop the reader (and every other topic)
+                logger.exception("topic %r: message %s could not be delivered locally", topic, entry.id)
 
 
 class _Subscriber:
@@ -540,6 +543,9 @@ class _Subscriber:
             except (RedisError, OSError, BackendError, RuntimeError) as exc:  # RuntimeError: no subscription left
                 if not failed:
                     logger.warning("Pub/Sub connection to %s lost (%s); reconnecting", self._where(), exc)
+                failed = True
+            except Exception:  # anything else: logged, and the reader goes on (a dead reader would be silent)
+                logger.exception("Pub/Sub reader for %s failed; reconnecting", self._where())
                 failed = True
             finally:
                 self.pubsub = None

@@ -187,3 +187,23 @@ def test_bad_input_gets_precise_errors(redis: RedisServer) -> None:
     run(scenario())
     with pytest.raises(ValueError, match="not a stream id: '1-x'"):
         parse_id("1-x")
+
+
+def test_an_encode_that_raises_costs_one_message_not_the_reader(redis: RedisServer, caplog: Any) -> None:
+    def picky(message: Any) -> str:
+        if message.message == "poison":
+            raise ValueError("cannot encode this one")
+        return encode(message)
+
+    async def scenario() -> None:
+        async with Node(redis.url) as a:
+            a.hub.encode = picky
+            ws = await fastws.connect(a.uri("p"))
+            await wait_joined(a, "p", 1)
+            await a.hub.publish("p", "poison")
+            sid = await a.hub.publish("p", "fine")
+            assert await receive(ws, 1) == [(sid, "fine")]
+            await ws.close()
+
+    run(scenario())
+    assert "could not be delivered locally" in caplog.text and "cannot encode this one" in caplog.text

@@ -150,7 +150,7 @@ async def _subscribers(command: dict[str, Any], processes: int, core: int) -> li
         if not share:
             continue
         proc = await asyncio.create_subprocess_exec(
-            *_pin(core), sys.executable, "-m", "fastws.bench.fanout_subscriber",
+            *_pin(core), sys.executable, "-m", "fastws.bench.fanout_subscriber", limit=1 << 22,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=_env(), cwd=PROJECT_ROOT,
         )  # fmt: skip
         procs.append(proc)
@@ -208,16 +208,16 @@ async def run_cell(
     }  # fmt: skip
     procs = await _subscribers(command, processes, core)
     publisher = _Publisher()
+    seq = sent = 0
     try:
         for proc in procs:
-            ready = json.loads(await _line(proc, START_TIMEOUT))
-            if not ready.get("ready"):
-                raise BenchError(f"a subscriber process could not connect: {ready.get('error', ready)}")
+            line = await _line(proc, START_TIMEOUT)
+            if not line.startswith("{") or not json.loads(line).get("ready"):  # "a -1": failed while connecting
+                raise BenchError(f"a subscriber process could not connect: {line}")
         await publisher.open(protocol, server.port, f"{publish_path}?t={topic}")
         tree = process_tree(server.pid)
         await asyncio.sleep(0.05)  # the server has seen the publisher's handshake complete
         pool = bodies(size)
-        seq = sent = 0
         fanout_ns: list[int] = []
         start: Optional[tuple[Optional[int], tuple[int, int], float]] = None
         measure_until = 0.0

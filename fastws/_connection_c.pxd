@@ -6,7 +6,8 @@ from fastws._codec_c cimport Frame, FrameBuilder, FrameParser
 
 cdef int CONNECTING, OPEN, CLOSING, CLOSED
 cdef int OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG
-cdef int PAUSE_USER, PAUSE_QUEUE, PAUSE_WRITES
+cdef int PAUSE_USER, PAUSE_QUEUE, PAUSE_WRITES, PAUSE_TURN
+cdef Py_ssize_t MAX_CONTROL_PER_READ, INFLATE_PER_TURN
 cdef Py_ssize_t WRITELINES_THRESHOLD
 
 
@@ -22,6 +23,7 @@ cdef class Connection:
     cdef public bint _text_bytes, _flow_control
     cdef public object _max_size
     cdef public Py_ssize_t _max_queue
+    cdef public Py_ssize_t _wire, _wire_limit, _inflated
     cdef public object _lent, _corked
     cdef object _lent_array
     cdef public object close_code, close_reason

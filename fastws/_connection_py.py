@@ -40,8 +40,10 @@ from .constants import (
     CLOSE_ABNORMAL,
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
+    CLOSE_MESSAGE_TOO_BIG,
     CLOSE_NO_STATUS,
     CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
     OP_BINARY,
     OP_CLOSE,
     OP_CONTINUATION,
@@ -78,6 +80,7 @@ CLOSED = 3
 PAUSE_USER = 1
 PAUSE_QUEUE = 2
 PAUSE_WRITES = 4
+PAUSE_TURN = 8  # compressed frames held back until the loop's next turn (INFLATE_PER_TURN)
 
 # Above this size a frame is written as header + payload (writelines), no copy.
 WRITELINES_THRESHOLD = 64 * 1024
@@ -85,6 +88,18 @@ READ_BUFFER_SIZE = 256 * 1024
 # A failed connection keeps reading until the peer has been quiet this long (or
 # until close_timeout), so that closing cannot turn unread bytes into an RST.
 LINGER_QUIET = 0.05
+# More control frames than this in one read is a flood, not keepalive: each costs the
+# server about a microsecond and the peer seven bytes, so a peer pinging without pause
+# (pongs coalesced or not) would starve every other connection on the loop. Failed with 1008.
+MAX_CONTROL_PER_READ = 32
+# A message may take max_size plus this share of it (and WIRE_SLACK) on the wire: room for
+# any sensible fragmentation, while endless empty fragments (which never reach max_size)
+# are stopped with 1009 after about max_size bytes of parsing, not never.
+WIRE_SHARE = 4
+WIRE_SLACK = 64 * 1024
+# Inflated bytes one read may produce before the rest of its frames wait for the next turn
+# of the loop: a kilobyte of deflated zeros is a megabyte to inflate (and, echoed, to compress).
+INFLATE_PER_TURN = 1 << 20
 
 
 def _compiled_probe() -> None:
@@ -187,6 +202,11 @@ class Connection:
         self._flow_control = False  # the listener's flow_control: see _dispatch
         self._max_size: Optional[int] = options.max_size
         self._max_queue = options.max_queue
+        # Bytes received since the last data message, control frames not counted: the wire
+        # size of the message in progress, held under _wire_limit (see _dispatch).
+        self._wire = 0
+        self._wire_limit = sys.maxsize
+        self._inflated = 0  # bytes inflated since this turn's read (see INFLATE_PER_TURN)
         # This thread's read buffer, lent to the transport by get_buffer() (a memoryview),
         # and the bytearray under it, which the parser reads from directly.
         self._lent: Any = None
@@ -246,6 +266,7 @@ class Connection:
         if listener is None:
             self.messages = deque()
         self._deflate = deflate
+        self._wire_limit = min(max_size + max_size // WIRE_SHARE + WIRE_SLACK, sys.maxsize)
         self._parser = codec.FrameParser(
             self.client,
             max_frame_size=options.max_frame_size or max_size,
@@ -268,6 +289,7 @@ class Connection:
         if parser is None:
             self._unparsed(data)
             return
+        self._wire += len(data)
         try:
             frames = parser.feed(data)
         except ProtocolError as exc:
@@ -285,10 +307,16 @@ class Connection:
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were read into the lent buffer: parse them now."""
+        if nbytes == READ_BUFFER_SIZE:
+            self._yield_reading()  # more is waiting: the other connections read before it
         parser = self._parser
         if parser is None:
-            self._unparsed(bytes(self._lent[:nbytes]))
+            if self._failed:
+                self._last_data = self.clock()  # dropped unseen: no copy of a flood's bytes
+            else:
+                self._unparsed(bytes(self._lent[:nbytes]))
             return
+        self._wire += nbytes
         try:
             frames = parser.feed_buffer(self._lent_array, nbytes)
         except ProtocolError as exc:
@@ -309,6 +337,7 @@ class Connection:
 
     def _deliver(self, frames: list[Any], error: Any) -> None:
         listener = self.listener
+        self._inflated = 0
         if len(frames) > 1 and listener is not None:
             # Frames a listener sends while this read is dispatched are written together
             # at its end: one syscall, not one per echo. (The awaitable API sends later, from tasks.)
@@ -327,10 +356,12 @@ class Connection:
         """Act on ``frames``; False if they were not all handled (the connection failed,
         or the queue filled up and the rest is held back in ``_backlog``)."""
         n = len(frames)
+        controls = 0
         for i in range(n):
             frame = frames[i]
             opcode = frame.opcode
             if opcode <= OP_BINARY:
+                self._wire = 0
                 if self._close_sent:
                     continue  # data after our close frame is ignored (RFC 6455 §1.4)
                 if listener is None and len(self.messages) >= self._max_queue:
@@ -341,9 +372,17 @@ class Connection:
                     return False
                 payload = frame.payload
                 if frame.rsv1:
+                    if self._inflated >= INFLATE_PER_TURN:
+                        # Enough inflating for this turn: the rest waits (still compressed) for
+                        # the next one, so other connections are served in between.
+                        self._backlog = frames[i:]
+                        self._set_pause(PAUSE_TURN, True)
+                        self._schedule("turn", 0)
+                        return False
                     payload = self._inflate(opcode, payload)
                     if payload is None:
                         return False  # the connection was failed
+                    self._inflated += len(payload)
                 if listener is not None:
                     if self.writing_paused and self._flow_control:
                         # A message while the peer does not read what we send: stop reading
@@ -362,7 +401,22 @@ class Connection:
                         self._set_pause(PAUSE_QUEUE, True)  # the application does not keep up
                     self._wake_reader()
             else:
-                self._control_received(opcode, frame.payload)
+                controls += 1
+                if controls > MAX_CONTROL_PER_READ and opcode != OP_CLOSE:
+                    reason = f"more than {MAX_CONTROL_PER_READ} control frames in one read"
+                    self._protocol_error(ProtocolError(CLOSE_POLICY_VIOLATION, reason))
+                    return False
+                payload = frame.payload
+                self._wire -= len(payload) + (2 if self.client else 6)  # its header: 2, masked 6
+                self._control_received(opcode, payload)
+        if self._wire > self._wire_limit and not self._failed:
+            # Frames of one message, far more bytes than max_size carries: an endless stream
+            # of empty or tiny fragments.
+            reason = "message framing exceeds the size limit"
+            self._protocol_error(ProtocolError(CLOSE_MESSAGE_TOO_BIG, reason))
+            return False
+        if self._wire < 0:
+            self._wire = 0  # control frames of a read that also ended a message
         return True
 
     def _inflate(self, opcode: int, payload: bytes) -> Any:
@@ -412,7 +466,7 @@ class Connection:
                 self._backlog_error = None
                 self._protocol_error(error)
                 return
-        self._set_pause(PAUSE_QUEUE, False)
+        self._set_pause(PAUSE_QUEUE | PAUSE_TURN, False)
 
     def _control_received(self, opcode: int, payload: bytes) -> None:
         listener = self.listener
@@ -651,6 +705,10 @@ class Connection:
                 self.sink.abort()  # the peer did not finish the closing handshake in time
         elif name == "linger":
             self._linger()
+        elif name == "turn":
+            self._inflated = 0
+            if self._pause & PAUSE_TURN:
+                self._release_backlog()
 
     def _keepalive(self) -> None:
         if self._state != OPEN:
@@ -754,7 +812,7 @@ class Connection:
         self._state = CLOSED
         if self.close_code is None:
             self.close_code = CLOSE_ABNORMAL  # TCP closed without a close frame
-        for name in ("keepalive", "close", "linger"):
+        for name in ("keepalive", "close", "linger", "turn"):
             self._cancel(name)
         self._pings.clear()
         self._wake_reader()
@@ -798,6 +856,9 @@ class Connection:
 
     def _wake_reader(self) -> None:
         """A message was queued, or none can come any more."""
+
+    def _yield_reading(self) -> None:
+        """A read filled the whole buffer: more of this peer's bytes are waiting."""
 
     def _drain(self) -> Any:
         """What send() returns while writing is paused: an awaitable for the resume."""

@@ -128,6 +128,26 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
             if handle is not None:
                 handle.cancel()
 
+    _yielded = False  # reading paused until the loop's next turn (_yield_reading)
+
+    def _yield_reading(self) -> None:
+        # libuv (uvloop) reads a socket again and again, up to 32 times, while each read
+        # fills the buffer: 8 MiB of one peer's frames before any other connection gets a
+        # turn. One full read per turn of the loop instead, as asyncio's own loop does.
+        if self._yielded or self._state == CONNECTING or type(self.loop).__module__[:6] != "uvloop":
+            return
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self._yielded = True
+            transport.pause_reading()
+            self.loop.call_soon(self._resume_yielded)
+
+    def _resume_yielded(self) -> None:
+        self._yielded = False
+        transport = self.transport
+        if self._reading and self._state != CLOSED and transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
     def _wake_reader(self) -> None:
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():

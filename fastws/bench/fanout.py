@@ -171,6 +171,10 @@ async def _line(proc: asyncio.subprocess.Process, timeout: float) -> str:
 WARMUP_ACK_TIMEOUT = 2.0
 
 
+class AckTimeout(BenchError):
+    """A message did not reach every subscriber in time: whatever was coming has come."""
+
+
 async def _await_ack(proc: asyncio.subprocess.Process, seq: int, warming_up: bool, timeout: float) -> None:
     """Read ``proc``'s acks up to the one of message ``seq``.
 
@@ -185,7 +189,7 @@ async def _await_ack(proc: asyncio.subprocess.Process, seq: int, warming_up: boo
         except asyncio.TimeoutError:
             if warming_up:
                 return
-            raise BenchError(f"message {seq} did not reach every subscriber within {timeout:g} s") from None
+            raise AckTimeout(f"message {seq} did not reach every subscriber within {timeout:g} s") from None
         words = ack.split()
         if len(words) != 2 or words[0] != "a" or not words[1].lstrip("-").isdigit() or int(words[1]) > seq:
             raise BenchError(f"subscriber: {ack!r} after message {seq}")
@@ -246,9 +250,13 @@ async def run_cell(
             results.append(json.loads(await _line(proc, 30)))
     except (BenchError, asyncio.TimeoutError, OSError, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, BenchError) else str(exc)
-        for proc in procs:  # a subscriber's own error says more (e.g. which message was lost)
+        # A subscriber's own error says more (e.g. which message was lost).  After an ack timeout,
+        # each one also checks that every connection got every message; otherwise deliveries may
+        # still be on their way: "abort" skips that check.
+        verb = b"stop" if isinstance(exc, AckTimeout) else b"abort"
+        for proc in procs:
             if proc.stdin is not None and not proc.stdin.is_closing():
-                proc.stdin.write(b"stop %d\n" % (sent - 1))
+                proc.stdin.write(b"%s %d\n" % (verb, sent - 1))
         for proc in procs:
             try:
                 while True:

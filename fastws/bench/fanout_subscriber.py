@@ -8,7 +8,8 @@ plain asyncio sockets for the raw TCP floor), and answers on stdout, one line ea
 * ``{"ready": N}`` once every connection is open;
 * ``a <seq>`` when message ``seq`` has reached every one of its connections
   (the publisher sends the next message only when every process acked);
-* after ``stop <last seq>`` on stdin: ``{"ok": true, ...}`` with the latency histogram of
+* after ``stop <last seq>`` on stdin (``abort <last seq>``: the same without checking
+  that every connection got every message, some may still be on their way): ``{"ok": true, ...}`` with the latency histogram of
   the measured messages (seq >= warmup), its CPU time and the deliveries;
   ``{"ok": false, "error": ...}`` on the first lost, reordered, altered or
   duplicated message, or a connection closed under it (then it exits).
@@ -266,7 +267,7 @@ async def run(command: dict[str, Any], out: Any) -> int:
             _check_complete(opened, tally, int(words[1]))
         if tally.error is not None:
             result: dict[str, Any] = {"ok": False, "error": tally.error}
-        elif len(words) != 2 or words[0] != b"stop":
+        elif len(words) != 2 or words[0] not in (b"stop", b"abort"):
             result = {"ok": False, "error": f"stopped by {line!r}"}
         else:
             result = {

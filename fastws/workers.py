@@ -158,11 +158,13 @@ async def serve_worker(config: WorkerConfig, app: WorkerApp, index: int) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(
+    # One write of the whole line: workers share the supervisor's stdout, and print() writes the
+    # line and its newline separately, so two workers' lines could interleave.
+    sys.stdout.write(
         f"fastws worker {index} (pid {os.getpid()}) listening on port {server.port} "
-        f"(codec: {codec.IMPLEMENTATION}, loop: {loop_name(loop)})",
-        flush=True,
+        f"(codec: {codec.IMPLEMENTATION}, loop: {loop_name(loop)})\n"
     )
+    sys.stdout.flush()
     await stop.wait()
     # Everything below is bounded by close_timeout: the closing handshakes get what is left of it,
     # then laggards are dropped, so the supervisor sees the worker gone within close_timeout.

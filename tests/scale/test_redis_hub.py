@@ -58,7 +58,8 @@ async def wait_joined(node: Node, topic: str, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_a_publish_on_one_hub_reaches_subscribers_on_every_hub(redis: RedisServer) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_publish_on_one_hub_reaches_subscribers_on_every_hub(redis: RedisServer, loop: str) -> None:
     async def scenario() -> None:
         async with Node(redis.url) as a, Node(redis.url) as b:
             clients = [await fastws.connect(n.uri("room")) for n in (a, a, b, b)]
@@ -82,8 +83,14 @@ def test_a_publish_on_one_hub_reaches_subscribers_on_every_hub(redis: RedisServe
             for ws in [*clients, other]:
                 await ws.close()
             assert a.hub.stats.delivered == 4 and b.hub.stats.delivered == 3
+            # the last local subscriber gone, each hub leaves the channel in Redis
+            deadline = asyncio.get_running_loop().time() + 5
+            while redis.cli("PUBSUB", "NUMSUB", "fastws:room", "fastws:other").split()[1::2] != ["0", "0"]:
+                assert asyncio.get_running_loop().time() < deadline, "channels still subscribed"
+                await asyncio.sleep(0.05)
+            assert not a.hub._states and not b.hub._states
 
-    run(scenario())
+    fastws.run(asyncio.wait_for(scenario(), 40), loop=loop)
 
 
 def test_resume_sends_what_was_missed_in_order_then_live(redis: RedisServer) -> None:
@@ -103,7 +110,8 @@ def test_resume_sends_what_was_missed_in_order_then_live(redis: RedisServer) -> 
     run(scenario())
 
 
-def test_resume_races_a_busy_publisher_without_loss_or_duplicates(redis: RedisServer) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_resume_races_a_busy_publisher_without_loss_or_duplicates(redis: RedisServer, loop: str) -> None:
     """Clients join with old ids while messages keep coming: each sees exactly the stream after its id."""
 
     async def scenario() -> None:
@@ -138,7 +146,7 @@ def test_resume_races_a_busy_publisher_without_loss_or_duplicates(redis: RedisSe
                 await ws.close()
             assert len(published) > 20
 
-    run(scenario())
+    fastws.run(asyncio.wait_for(scenario(), 40), loop=loop)
 
 
 def test_retention_is_maxlen_and_a_trimmed_resume_says_so(redis: RedisServer) -> None:

@@ -37,6 +37,7 @@ def test_workers_share_one_port_and_stop_with_1001() -> None:
     try:
         port, pids = sup.started(2)
         assert sorted(pids) == [0, 1] and len(set(pids.values())) == 2
+        sup.wait_for(r"^fastws worker \d \(pid \d+\) listening on port \d+ \(codec: c, loop: uvloop\)$", count=2)
         # SO_REUSEPORT hashes each connection's addresses to one listener: 40 connections reach both.
         assert run(pids_seen(port, 40)) == set(pids.values())
 

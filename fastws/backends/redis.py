@@ -196,7 +196,9 @@ class RedisHub:
         return {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
-            "retry": Retry(ExponentialBackoff(cap=self.timeout / 4, base=0.02), 2),
+            # No retries: a command resent after its connection broke may have run already (a publish
+            # stored twice). A pooled connection that Redis closed is replaced when it is taken out.
+            "retry": Retry(ExponentialBackoff(), 0),
         }
 
     async def start(self) -> RedisHub:
@@ -418,7 +420,6 @@ class RedisHub:
         options = self._client_options()
         options["socket_timeout"] = None  # a Pub/Sub connection waits for messages; health checks find a dead one
         options["health_check_interval"] = max(1, int(self.timeout))
-        options["retry"] = Retry(ExponentialBackoff(), 0)  # failures go to our reconnection, which resyncs
         if not self.cluster:
             return aioredis.Redis.from_url(self.url, **options)
         return aioredis.Redis(host=address[0], port=address[1], **options)

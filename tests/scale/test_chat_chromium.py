@@ -186,6 +186,7 @@ def test_two_pages_on_different_workers_chat_bad_token_refused_killed_worker_res
 
     async def run_chat(alice: Page, bob: Page, alice_worker: int) -> None:
         await alice.type_and_send("hi bob, alice here")
+        await bob.until(lambda s: len(s["messages"]) == 1, "alice's message reaches bob")
         await bob.type_and_send("hello alice")
         for page in (alice, bob):
             state = await page.until(lambda s: len(s["messages"]) >= 2, "both messages arrive")

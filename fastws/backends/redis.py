@@ -147,8 +147,8 @@ class _TopicState:
 class RedisHub:
     """Relays :class:`fastws.Topics` messages between processes through Redis (see the module doc).
 
-    ``topics``: this process's hub (the RedisHub sets its ``on_topic_removed``
-    to drop a channel when its last local subscriber leaves). ``url``: Redis
+    ``topics``: this process's hub (the RedisHub hooks its ``on_topic_removed``,
+    calling any previous hook too, to drop a channel when its last local subscriber leaves). ``url``: Redis
     (``redis://host:port/db``), or with ``cluster=True`` any node of a Redis
     Cluster. ``maxlen``: entries kept per topic stream (the resume window).
     ``encode(message)``: what local subscribers receive (default: the payload
@@ -190,7 +190,8 @@ class RedisHub:
         self._script_sha: Optional[str] = None
         self._publish_command = "SPUBLISH" if cluster else "PUBLISH"
         self._closed = False
-        topics.on_topic_removed = self._topic_removed
+        self._previous_on_topic_removed = topics.on_topic_removed  # still called, after ours
+        topics.on_topic_removed = self._on_topic_removed
 
     def _client_options(self) -> dict[str, Any]:
         return {
@@ -404,6 +405,11 @@ class RedisHub:
             subscriber = self._subscribers[address] = _Subscriber(self, address)
             subscriber.start()
         return subscriber
+
+    def _on_topic_removed(self, topic: str) -> None:
+        self._topic_removed(topic)
+        if self._previous_on_topic_removed is not None:
+            self._previous_on_topic_removed(topic)
 
     def _topic_removed(self, topic: str) -> None:
         """Topics' last local subscriber of ``topic`` left: stop receiving its channel."""

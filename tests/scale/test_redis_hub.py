@@ -176,6 +176,13 @@ async def _collector(ws: fastws.WebSocket) -> None:
 
 def test_bad_input_gets_precise_errors(redis: RedisServer) -> None:
     async def scenario() -> None:
+        removed: list[str] = []
+        topics = fastws.Topics(on_topic_removed=removed.append)
+        async with RedisHub(topics, redis.url) as hub:  # an existing hook is kept, called after the hub's
+            async with fastws.serve(_collector, "127.0.0.1", 0) as server:
+                async with fastws.connect(f"ws://127.0.0.1:{server.port}/"):
+                    await hub.join(next(iter(server.connections)), "hooked")
+            assert removed == ["hooked"] and not hub._states
         with pytest.raises(ValueError, match="maxlen must be a positive int"):
             RedisHub(fastws.Topics(), redis.url, maxlen=0)
         async with RedisHub(fastws.Topics(), redis.url) as hub:

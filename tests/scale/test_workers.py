@@ -188,9 +188,10 @@ def re_escape(text: str) -> str:
 
 def test_echo_server_with_workers() -> None:
     """``fastws serve --echo --workers 2``: the echo listener in every worker, same options."""
-    sup = Supervisor("--echo", "--workers", "2", "--port", "0", "--no-compression")
+    sup = Supervisor("--echo", "--workers", "2", "--port", "0", "--no-compression", "--pure", "--loop", "asyncio")
     try:
         port, pids = sup.started(2)
+        sup.wait_for(r"listening on port \d+ \(codec: python, loop: asyncio\)$", count=2)
 
         async def scenario() -> None:
             for _ in range(4):

@@ -7,6 +7,7 @@ a publish that could not be stored raised BackendError. The counts are printed (
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from typing import Any
 
@@ -136,3 +137,37 @@ def test_unreachable_redis_refuses_joins_with_1013_and_publishes_with_backend_er
             assert redis.cli("XLEN", "fastws:down").strip() == "1"  # the failed publish was not stored
 
     run(scenario(), 60)
+
+
+def test_stalled_redis_publishes_time_out_then_everything_stored_arrives(redis: RedisServer) -> None:
+    """SIGSTOP: Redis keeps its connections but answers nothing (a hung host, no reset)."""
+
+    async def scenario() -> dict[str, int]:
+        async with Node(redis.url, timeout=0.4) as a, Node(redis.url, timeout=0.4) as b:
+            ws = await fastws.connect(b.uri("stall"))
+            await wait_joined(b, "stall", 1)
+            stop, ok, errors = asyncio.Event(), [], []
+            task = asyncio.create_task(publish_steadily(a, "stall", stop, ok, errors))
+            await asyncio.sleep(0.2)
+            assert redis.proc is not None
+            redis.proc.send_signal(signal.SIGSTOP)
+            try:
+                await asyncio.sleep(1.5)
+                stalled = len(errors)
+            finally:
+                redis.proc.send_signal(signal.SIGCONT)
+            count = len(ok)
+            while len(ok) < count + 20:
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
+            assert stalled >= 1, "a publish to a stalled Redis must fail within the hub's timeout"
+            assert all("Redis unreachable" in e for e in errors), errors[:3]
+            stored = [sid for sid, _ in await stream(a, "stall")]
+            assert set(ok) <= set(stored) and len(stored) - len(ok) <= len(errors)
+            assert await collect_until(ws, stored[-1]) == stored
+            await ws.close()
+            return {"acknowledged": len(ok), "timed out": len(errors), "stored despite a timeout": len(stored) - len(ok)}
+
+    counts = run(scenario(), 60)
+    print("redis stalled 1.5 s:", counts)

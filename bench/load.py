@@ -95,6 +95,7 @@ async def _serve(args: argparse.Namespace) -> None:
             "tasks": len(asyncio.all_tasks()),
             "connections": len(server._connections),
             "handles": len(getattr(loop, "_scheduled", ())),  # asyncio only: timers pending
+            "cpu_s": round(sum(os.times()[:2]), 2),
         }
         print(json.dumps(stats), flush=True)
 
@@ -223,6 +224,15 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return (0x80 if f.fin else 0) | f.rsv << 4 | f.opcode, f.payload
 
 
+async def read_data(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[int, bytes]:
+    """The next frame that is not a ping; pings (the server's keepalive) are answered."""
+    while True:
+        b0, payload = await read_frame(reader)
+        if b0 & 0x0F != 0x9:
+            return b0, payload
+        writer.write(frame(0xA, payload))
+
+
 async def expect_close(reader: asyncio.StreamReader, timeout: float = 10.0) -> Optional[int]:
     """Read until the server's close frame: its code (None if TCP ended first)."""
     try:
@@ -242,6 +252,16 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # --- the good client (its own process): round trips and new connections -------------------
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    got = b""
+    while len(got) < n:
+        chunk = sock.recv(n - len(got))
+        if not chunk:
+            raise ConnectionError("echo connection closed")
+        got += chunk
+    return got
 
 
 def probe(port: int, seconds: float, size: int = 16) -> dict[str, Any]:
@@ -281,12 +301,12 @@ def probe(port: int, seconds: float, size: int = 16) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             sock.sendall(message)
-            got = b""
-            while len(got) < len(expected):
-                chunk = sock.recv(len(expected) - len(got))
-                if not chunk:
-                    raise ConnectionError("echo connection closed")
-                got += chunk
+            got = _recv_exactly(sock, 2)
+            while got[0] == 0x89:  # the server's keepalive ping (every 20 s): answer, read on
+                ping = _recv_exactly(sock, got[1])
+                sock.sendall(frame(0xA, ping))
+                got = _recv_exactly(sock, 2)
+            got += _recv_exactly(sock, len(expected) - 2)
         except OSError as exc:
             errors.append(f"echo: {exc!r}")
             break
@@ -309,6 +329,7 @@ def probe(port: int, seconds: float, size: int = 16) -> dict[str, Any]:
         "rtt_max_us": round(max(rtts) * 1e6, 1) if rtts else None,
         "handshakes": len(handshakes),
         "handshake_p50_ms": round(percentile(handshakes, 50) * 1e3, 2),
+        "handshake_p99_ms": round(percentile(handshakes, 99) * 1e3, 2),
         "handshake_max_ms": round(max(handshakes) * 1e3, 2) if handshakes else None,
         "errors": errors[:5],
     }
@@ -534,7 +555,7 @@ async def _active_client(port: int, index: int, stop: asyncio.Event, interval: f
             payload = struct.pack("!QQ", index, sent) + os.urandom(16)
             started = time.perf_counter()
             writer.write(frame(0x2, payload))
-            b0, echo = await asyncio.wait_for(read_frame(reader), 30)
+            b0, echo = await asyncio.wait_for(read_data(reader, writer), 30)
             latencies.append(time.perf_counter() - started)
             if b0 != 0x82 or echo != payload:
                 errors.append(f"connection {index}: echo {sent} differs (lost or reordered)")
@@ -583,6 +604,7 @@ def active(connections: int, seconds: float, interval: float = 0.05, api: str = 
         "latency_p99_us": round(percentile(latencies, 99) * 1e6, 1),
         "rss_base_kib": base["rss_kib"], "rss_samples_kib": samples,
         "rss_growth_after_warmup_kib": max(warm) - warm[0] if warm else 0,
+        "server_cpu_us_per_message": round((end["cpu_s"] - base["cpu_s"]) / max(total, 1) * 1e6, 1),
         "end": end,
     }  # fmt: skip
 
@@ -635,45 +657,56 @@ def churn(cycles: int, concurrency: int = 50, warmup: int = 500, api: str = "lis
 # --- slow consumers, fast producers ---------------------------------------------------------------
 
 
-async def _flood_without_reading(port: int, seconds: float, size: int) -> int:
-    """A fast producer that never reads: sends ``size``-byte messages while TCP takes them."""
-    _, writer = await ws_open(port)
-    writer.transport.pause_reading()  # type: ignore[attr-defined]
+async def _consume_slowly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+    """A slow consumer: one frame per 10 ms (pings answered, or keepalive would drop it)."""
+    got = 0
+    try:
+        while True:
+            got += len((await read_data(reader, writer))[1])
+            await asyncio.sleep(0.01)
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        return got
+
+
+async def _flood(port: int, seconds: float, size: int) -> int:
+    """A fast producer and slow consumer: sends ``size``-byte messages while TCP takes them,
+    reads what comes back one frame per 10 ms. Returns the bytes sent."""
+    reader, writer = await ws_open(port)
+    consumer = asyncio.ensure_future(_consume_slowly(reader, writer))
     message = frame(0x2, bytes(size))
     sent = 0
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
             writer.write(message)
-            sent += 1
+            sent += size
             try:
                 await asyncio.wait_for(writer.drain(), max(0.01, deadline - time.monotonic()))
             except asyncio.TimeoutError:
-                break  # the server stopped reading: that is the point
+                break
     finally:
+        consumer.cancel()
         writer.transport.abort()  # type: ignore[attr-defined]
     return sent
 
 
 async def _read_slowly(port: int, seconds: float) -> int:
-    """A slow consumer: 4 KiB every 10 ms from a server that sends without pause."""
+    """A slow consumer of a server that sends without pause. Returns the bytes received."""
     reader, writer = await ws_open(port)
-    got = 0
-    deadline = time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            got += len(await reader.read(4096))
-            await asyncio.sleep(0.01)
-    finally:
-        writer.transport.abort()  # type: ignore[attr-defined]
+    consumer = asyncio.ensure_future(_consume_slowly(reader, writer))
+    await asyncio.sleep(seconds)
+    consumer.cancel()
+    got = await consumer
+    writer.transport.abort()  # type: ignore[attr-defined]
     return got
 
 
 def slow(seconds: float, connections: int = 10, size: int = 65536) -> dict[str, Any]:
-    """Three pairings for ``seconds`` each, ``connections`` at a time: a client flooding the echo
-    server without reading its echoes, a client flooding a server that reads one message per
-    10 ms (awaitable API), and a server sending without pause to a client reading 4 KiB per 10 ms.
-    For each: the server's RSS growth per connection, and how much went through."""
+    """Three pairings for ``seconds`` each, ``connections`` at a time: clients sending without
+    pause to the echo server and reading one echo per 10 ms, clients sending without pause to a
+    server that takes one message per 10 ms (awaitable API), and a server sending without pause
+    to clients reading one frame per 10 ms. For each: the server's RSS growth per connection,
+    and how many bytes went through."""
     results: dict[str, Any] = {}
     for name, api in (("flood-echo", "listener"), ("flood-slow-reader", "slow-reader"), ("producer", "producer")):
         with ServerProcess(api=api) as server:
@@ -685,7 +718,7 @@ def slow(seconds: float, connections: int = 10, size: int = 65536) -> dict[str, 
                 if api == "producer":
                     coros = [_read_slowly(server.port, seconds) for _ in range(connections)]
                 else:
-                    coros = [_flood_without_reading(server.port, seconds, size) for _ in range(connections)]
+                    coros = [_flood(server.port, seconds, size) for _ in range(connections)]
                 tasks = asyncio.gather(*coros)
                 while not tasks.done():
                     await asyncio.sleep(0.25)

@@ -265,3 +265,50 @@ def test_login_cookie_origin_check_and_bad_requests(chat) -> None:  # type: igno
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any) -> None:
         return None
+
+
+def test_chat_workers_ride_out_a_redis_restart(chat, redis: RedisServer) -> None:  # type: ignore[no-untyped-def]
+    """Worker processes, Redis SIGKILLed and restarted: a post while it is down gets an error
+    (never silently dropped); afterwards both workers carry the room again."""
+    _, port = chat
+    base = f"http://127.0.0.1:{port}"
+
+    async def client(name: str) -> tuple[Any, int]:
+        ws = await fastws.connect(f"ws://127.0.0.1:{port}/ws?room=outage&token={token(name)}", origin=base)
+        hello = json.loads(await ws.recv())
+        assert json.loads(await ws.recv())["type"] == "resumed"
+        return ws, hello["worker"]
+
+    async def scenario() -> None:
+        x, x_worker = await client("xavier")
+        for _ in range(30):
+            y, y_worker = await client("yvonne")
+            if y_worker != x_worker:
+                break
+            await y.close()
+        else:
+            raise AssertionError("30 connections all landed on one worker")
+        redis.stop()
+        await x.send(json.dumps({"text": "anyone there?"}))
+        assert json.loads(await asyncio.wait_for(x.recv(), 10)) == {
+            "type": "error", "error": "not sent: the chat backend is unavailable, try again",
+        }  # fmt: skip
+        await asyncio.get_running_loop().run_in_executor(None, redis.start)
+        deadline = time.monotonic() + 20
+        while True:  # until both workers' Pub/Sub connections are back (they retry with backoff)
+            await x.send(json.dumps({"text": "back?"}))
+            reply = json.loads(await asyncio.wait_for(x.recv(), 10))
+            if reply["type"] == "message":
+                break
+            assert reply["type"] == "error" and time.monotonic() < deadline, reply
+            await asyncio.sleep(0.2)
+        got = json.loads(await asyncio.wait_for(y.recv(), 10))
+        assert (got["user"], got["text"]) == ("xavier", "back?")
+        await y.send(json.dumps({"text": "welcome back"}))
+        for ws in (x, y):
+            got = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert (got["user"], got["text"]) == ("yvonne", "welcome back")
+        await x.close()
+        await y.close()
+
+    fastws.run(asyncio.wait_for(scenario(), 60))

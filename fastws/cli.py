@@ -118,9 +118,9 @@ async def _serve_echo(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"fastws: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    stop = loop.create_future()
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        loop.add_signal_handler(sig, stop.set)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"fastws echo server listening on ws://{host}:{server.port} "
@@ -128,7 +128,7 @@ async def _serve_echo(args: argparse.Namespace) -> int:
         f"compression: {'off' if args.no_compression else 'permessage-deflate'})",
         flush=True,
     )
-    await stop
+    await stop.wait()
     print("fastws: shutting down", flush=True)
     server.close()
     await server.wait_closed()

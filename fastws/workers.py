@@ -296,7 +296,7 @@ def main(config: WorkerConfig, workers: Optional[int], worker_index: Optional[in
         print(f"fastws: --workers must be at least 1, not {workers}", file=sys.stderr)
         return 2
     try:
-        app = load_app(config.target)  # a typo fails here, once, not in N crash-looping workers
+        load_app(config.target)  # a typo fails here, once, not in N crash-looping workers
     except (ImportError, TypeError) as exc:
         print(f"fastws: {exc}", file=sys.stderr)
         return 2

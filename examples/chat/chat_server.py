@@ -33,8 +33,8 @@ from urllib.parse import quote
 
 import fastws
 from fastws import HTTPResponse
-from fastws.handshake import Request
 from fastws.backends.redis import BackendError, Message, RedisHub, parse_id
+from fastws.handshake import Request
 from fastws.workers import WorkerApp
 
 PAGE = (Path(__file__).parent / "index.html").read_bytes()

@@ -64,7 +64,7 @@ def main() -> int:
          "--host", args.host, "--port", str(args.port)],
         cwd=HERE, env=env,
     )  # fmt: skip
-    stop = lambda signum, frame: server.send_signal(signal.SIGTERM)  # noqa: E731
+    stop = lambda signum, frame: server.send_signal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:

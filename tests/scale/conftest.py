@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-
 from scale_support import RedisCluster, RedisServer, redis_available
 
 

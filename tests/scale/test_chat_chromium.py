@@ -24,18 +24,17 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from scale_support import RedisServer, Supervisor, free_port
 
 import fastws
 from fastws.exceptions import HandshakeRejected
-from scale_support import RedisServer, Supervisor, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = ROOT / "examples" / "chat"
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
 sys.path.insert(0, str(CHAT))
-from interop_support import CHROMIUM_FLAGS, require_tool, stop_process_group  # noqa: E402
-
-import chat_server  # noqa: E402
+import chat_server
+from interop_support import CHROMIUM_FLAGS, require_tool, stop_process_group
 
 SECRET = "test-secret"
 pytestmark = pytest.mark.timeout(120)

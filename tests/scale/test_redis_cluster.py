@@ -7,11 +7,11 @@ import time
 
 import pytest
 from redis.crc import key_slot
-
-import fastws
 from scale_support import RedisCluster
 from test_redis_faults import collect_until, publish_steadily, stream
 from test_redis_hub import Node, receive, run, wait_joined
+
+import fastws
 
 pytestmark = pytest.mark.timeout(120)
 

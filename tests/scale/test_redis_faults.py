@@ -12,11 +12,11 @@ import time
 from typing import Any
 
 import pytest
+from scale_support import RedisServer
+from test_redis_hub import Node, receive, run, wait_joined
 
 import fastws
 from fastws.backends.redis import BackendError
-from scale_support import RedisServer
-from test_redis_hub import Node, receive, run, wait_joined
 
 pytestmark = pytest.mark.timeout(90)
 

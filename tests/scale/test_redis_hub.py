@@ -8,15 +8,14 @@ worker processes.
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
 from typing import Any, Optional
 
 import pytest
+from redis_apps import encode, make_handler
+from scale_support import RedisServer, free_port
 
 import fastws
 from fastws.backends.redis import BackendError, RedisHub, parse_id
-from redis_apps import encode, make_handler
-from scale_support import RedisServer, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

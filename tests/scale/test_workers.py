@@ -9,10 +9,10 @@ import socket
 import time
 
 import pytest
+from scale_support import Supervisor, free_port
 
 from fastws import connect
 from fastws.exceptions import ConnectionClosed, HandshakeRejected
-from scale_support import Supervisor, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -65,7 +65,7 @@ def test_sigterm_exits_within_close_timeout_when_peers_never_answer() -> None:
     sup = Supervisor("worker_apps:never_reads", "--workers", "2", "--port", "0", "--close-timeout", "1.5")
     socks = []
     try:
-        port, pids = sup.started(2)
+        port, _pids = sup.started(2)
         for _ in range(6):
             sock = socket.create_connection(("127.0.0.1", port))
             sock.sendall(
@@ -114,7 +114,7 @@ def test_worker_app_options_and_startup_hook() -> None:
     """A WorkerApp's process_request (401) and origins (403) apply in every worker."""
     sup = Supervisor("worker_apps:app", "--workers", "2", "--port", "0")
     try:
-        port, pids = sup.started(2)
+        port, _pids = sup.started(2)
 
         async def scenario() -> None:
             with pytest.raises(HandshakeRejected) as refused:
@@ -190,7 +190,7 @@ def test_echo_server_with_workers() -> None:
     """``fastws serve --echo --workers 2``: the echo listener in every worker, same options."""
     sup = Supervisor("--echo", "--workers", "2", "--port", "0", "--no-compression", "--pure", "--loop", "asyncio")
     try:
-        port, pids = sup.started(2)
+        port, _pids = sup.started(2)
         sup.wait_for(r"listening on port \d+ \(codec: python, loop: asyncio\)$", count=2)
 
         async def scenario() -> None:

@@ -9,7 +9,7 @@ import socket
 import time
 
 import pytest
-from scale_support import Supervisor, free_port
+from scale_support import WORKER_LINE, Supervisor, free_port
 
 from fastws import connect
 from fastws.exceptions import ConnectionClosed, HandshakeRejected
@@ -204,5 +204,26 @@ def test_echo_server_with_workers() -> None:
                     assert await ws.recv() == big
 
         run(scenario())
+    finally:
+        sup.kill()
+
+
+def test_without_workers_the_app_runs_in_this_process() -> None:
+    sup = Supervisor("worker_apps:pid_echo", "--port", "0")
+    try:
+        match = sup.wait_for(WORKER_LINE.pattern)[0]
+        pid, port = int(match.group(2)), int(match.group(3))
+        assert pid == sup.proc.pid  # no supervisor: the command is the server
+        assert run(pids_seen(port, 3)) == {pid}
+
+        async def sigterm_closes_with_1001() -> None:
+            ws = await connect(f"ws://127.0.0.1:{port}/")
+            sup.proc.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1001
+
+        run(sigterm_closes_with_1001())
+        assert sup.proc.wait(10) == 0
     finally:
         sup.kill()

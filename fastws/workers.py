@@ -137,8 +137,12 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_worker(config: WorkerConfig, app: WorkerApp, index: int) -> int:
-    """One worker: serve ``app`` on the shared port until SIGTERM/SIGINT, then close with 1001."""
+async def serve_worker(config: WorkerConfig, app: WorkerApp, index: int, supervised: bool = False) -> int:
+    """One worker: serve ``app`` on the shared port until SIGTERM/SIGINT, then close with 1001.
+
+    ``supervised``: also stop when the supervisor is gone (killed with SIGKILL, it could not
+    stop its workers: they would hold the port and their clients forever).
+    """
     from . import codec
     from .runner import loop_name
     from .server import serve
@@ -158,6 +162,7 @@ async def serve_worker(config: WorkerConfig, app: WorkerApp, index: int) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    orphan_watch = loop.create_task(_watch_parent(stop)) if supervised else None
     # One write of the whole line: workers share the supervisor's stdout, and print() writes the
     # line and its newline separately, so two workers' lines could interleave.
     sys.stdout.write(
@@ -166,6 +171,8 @@ async def serve_worker(config: WorkerConfig, app: WorkerApp, index: int) -> int:
     )
     sys.stdout.flush()
     await stop.wait()
+    if orphan_watch is not None:
+        orphan_watch.cancel()
     # Everything below is bounded by close_timeout: the closing handshakes get what is left of it,
     # then laggards are dropped, so the supervisor sees the worker gone within close_timeout.
     deadline = loop.time() + config.close_timeout
@@ -183,12 +190,20 @@ async def serve_worker(config: WorkerConfig, app: WorkerApp, index: int) -> int:
     return 0
 
 
-def run_worker(config: WorkerConfig, index: int) -> int:
+async def _watch_parent(stop: asyncio.Event, interval: float = 0.5) -> None:
+    parent = os.getppid()
+    while os.getppid() == parent:  # a dead parent's children are handed to another process
+        await asyncio.sleep(interval)
+    logger.error("the supervisor (pid %d) is gone: stopping this worker", parent)
+    stop.set()
+
+
+def run_worker(config: WorkerConfig, index: int, supervised: bool = False) -> int:
     from .runner import run
 
     app = load_app(config.target)
     try:
-        return run(serve_worker(config, app, index), loop=config.loop)
+        return run(serve_worker(config, app, index, supervised), loop=config.loop)
     except OSError as exc:
         print(f"fastws: worker {index}: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
@@ -291,7 +306,7 @@ class Supervisor:
 def main(config: WorkerConfig, workers: Optional[int], worker_index: Optional[int]) -> int:
     """Entry point of ``fastws serve TARGET``: a worker, the supervisor, or one in-process server."""
     if worker_index is not None:
-        return run_worker(config, worker_index)
+        return run_worker(config, worker_index, supervised=True)
     if workers is not None and workers < 1:
         print(f"fastws: --workers must be at least 1, not {workers}", file=sys.stderr)
         return 2

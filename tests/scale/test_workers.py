@@ -227,3 +227,37 @@ def test_without_workers_the_app_runs_in_this_process() -> None:
         assert sup.proc.wait(10) == 0
     finally:
         sup.kill()
+
+
+def test_workers_stop_when_the_supervisor_is_killed() -> None:
+    """SIGKILL leaves the supervisor no chance to stop its workers: they notice and close with 1001."""
+    sup = Supervisor("worker_apps:pid_echo", "--workers", "2", "--port", "0", "--close-timeout", "1")
+    try:
+        port, pids = sup.started(2)
+
+        async def scenario() -> None:
+            clients = [await connect(f"ws://127.0.0.1:{port}/") for _ in range(6)]
+            sup.proc.kill()
+            for ws in clients:
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), 10)
+                assert ws.close_code == 1001
+
+        run(scenario())
+        deadline = time.monotonic() + 5
+        for pid in pids.values():
+            while alive(pid):
+                assert time.monotonic() < deadline, f"worker {pid} outlived its supervisor"
+                time.sleep(0.05)
+        sup.wait_for(r"the supervisor \(pid \d+\) is gone: stopping this worker", count=2, stderr=True)
+    finally:
+        sup.kill()
+
+
+def alive(pid: int) -> bool:
+    """Running (an exited orphan may stay a zombie until whoever adopted it reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -71,7 +71,7 @@ def sanitizer_flags() -> list[str]:
 
     For fuzzing (README, "Fuzzing and sanitizers"): a sanitizer aborts at its
     first finding instead of reporting and going on, and -O1 keeps stack traces
-    readable; the C code's comparisons are traced for the fuzzer. The runtime is
+    readable; the C code is instrumented for the fuzzer's coverage. The runtime is
     not linked in: Python must preload one (gcc's libasan, or atheris's
     asan_with_fuzzer.so, which also holds the fuzzer's coverage hooks). Build such a copy apart from the normal in-place build
     (``python3 -m fuzz.build`` does).
@@ -80,9 +80,12 @@ def sanitizer_flags() -> list[str]:
     if not sanitizers:
         return []
     print(f"fastws: sanitizer build: {sanitizers}", file=sys.stderr)
-    # trace-cmp: the C code's comparisons reach libFuzzer (value profile, operand-guided mutations)
+    # For the fuzzer: clang instruments every edge of the C code (fuzzer-no-link); gcc can
+    # only trace its comparisons (trace-cmp: value profile, operand-guided mutations).
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    coverage = "-fsanitize=fuzzer-no-link" if "clang" in cc else "-fsanitize-coverage=trace-cmp"
     return [f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1",
-            "-fsanitize-coverage=trace-cmp"]  # fmt: skip
+            coverage]  # fmt: skip
 
 
 # Types come from the .pxd files only: annotations in the shared .py source are for type checkers.

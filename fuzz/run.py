@@ -1,15 +1,15 @@
 """Run the fuzz targets for a bounded time each, on the sanitizer build.
 
     python3 -m fuzz.run                   # every target, 5 minutes each (the bounded run)
-    python3 -m fuzz.run --ci              # every target, 12 s each, two at a time (what CI runs)
+    python3 -m fuzz.run --ci              # every target, 10 s each, two at a time (what CI runs)
     python3 -m fuzz.run parser -s 60      # one target, one minute
 
 Builds the ASan+UBSan copy first (``fuzz.build``, incremental), writes each target's
 seeds (from tests/vectors and the conformance cases) to ``build/fuzz/TARGET/seeds``,
 keeps what the fuzzer finds interesting in ``build/fuzz/TARGET/corpus`` (so runs
 build on each other) and a crashing input in ``build/fuzz/TARGET/``. Prints
-executions/s and coverage (cov: edges, ft: features, of the instrumented pure-Python
-code plus the C code's comparisons) per target; exit status 1 on any finding.
+executions/s and coverage (cov: edges, ft: features, of the instrumented Python code and,
+built with clang, the C code) per target; exit status 1 on any finding.
 ``--no-sanitize`` fuzzes the checkout's own build instead (faster, no memory checks).
 """
 
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "fuzz"
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 BOUNDED_SECONDS = 300
-CI_SECONDS = 12
+CI_SECONDS = 10
 _DONE = re.compile(r"#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
 _STAT = re.compile(r"stat::(\w+):\s+(\d+)")
 
@@ -71,7 +71,7 @@ def sanitizer_env(package_dir: Path) -> dict[str, str]:
     return {
         "LD_PRELOAD": str(runtime),
         # CPython's arenas look like leaks to LeakSanitizer; UBSan findings abort with a trace.
-        "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:symbolize=1",
+        "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1:quarantine_size_mb=64:symbolize=1",
         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         "PYTHONMALLOC": "malloc",  # every object through malloc, so ASan sees overruns of bytes objects too
         "FASTWS_FUZZ_EXPECT_PACKAGE": str(package_dir),
@@ -177,8 +177,9 @@ def main() -> None:
     print(f"{time.monotonic() - started:.0f} s; logs and corpora in {WORK}")
     failed = [r for r in results if not r.ok]
     for r in failed:
-        print(f"\n{r.target}: replay with  python3 -m fuzz.worker {r.target} {r.finding.split(':')[0]}"
-              f"  (then add the input to fuzz/regressions/{r.target}/); log {r.log}")  # fmt: skip
+        print(f"\n{r.target}: {r.finding}\n  log: {r.log}\n  keep the input as fuzz/regressions/{r.target}/<what-it-found>;"
+              f" python3 -m fuzz.run {r.target} -s 5 then replays it on the sanitizer build,"
+              f" pytest tests/test_fuzz_short.py -k regression on the normal one")  # fmt: skip
     sys.exit(1 if failed else 0)
 
 

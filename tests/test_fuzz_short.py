@@ -2,7 +2,7 @@
 few seconds on the ASan+UBSan build, C against pure; and the inputs fuzzing found,
 replayed on the normal build.
 
-``FASTWS_FUZZ_SECONDS`` sets the seconds per target (default 12, two targets at a
+``FASTWS_FUZZ_SECONDS`` sets the seconds per target (default 10, two targets at a
 time); ``python3 -m fuzz.run`` is the bounded run (README, "Fuzzing and sanitizers").
 """
 
@@ -28,7 +28,7 @@ pytestmark = [
 
 NAMES = ("parser", "utf8", "mask", "handshake", "extensions", "inflate", "connection")
 REGRESSIONS = ROOT / "fuzz" / "regressions"
-SECONDS = int(os.environ.get("FASTWS_FUZZ_SECONDS", "12"))
+SECONDS = int(os.environ.get("FASTWS_FUZZ_SECONDS", "10"))
 
 
 def test_every_target_is_run() -> None:

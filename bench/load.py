@@ -533,6 +533,7 @@ def hostile(seconds: float, counts: dict[str, int], max_size: int = 1 << 20, cpu
             unloaded=unloaded, loaded=loaded, attackers=counts, outcomes=tally.counts,
             rss_before_kib=before["rss_kib"], rss_peak_kib=peak["rss_kib"], rss_hwm_kib=hwm,
             rss_after_kib=after["rss_kib"], connections_peak=peak["connections"], after=after,
+            server_cpu_s=round(after["cpu_s"] - before["cpu_s"], 2), attack_s=seconds,
         )  # fmt: skip
         return result
 

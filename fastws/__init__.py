@@ -33,8 +33,8 @@ _EXPORTS = {
     "connect": "client",
     "PerMessageDeflate": "deflate",
     "run": "runner",
-    "broadcast": "broadcast",
-    "BroadcastResult": "broadcast",
+    "broadcast": "broadcasting",
+    "BroadcastResult": "broadcasting",
     "Topics": "topics",
     "new_event_loop": "runner",
 }
@@ -42,8 +42,8 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # the names as type checkers see them (explicit re-exports)
-    from .broadcast import BroadcastResult as BroadcastResult
-    from .broadcast import broadcast as broadcast
+    from .broadcasting import BroadcastResult as BroadcastResult
+    from .broadcasting import broadcast as broadcast
     from .client import connect as connect
     from .connection import Connection as Connection
     from .connection import State as State

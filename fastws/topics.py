@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
-from .broadcast import BroadcastResult, broadcast
+from .broadcasting import BroadcastResult, broadcast
 from .constants import CLOSE_POLICY_VIOLATION
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from ._common import main, version
 async def start(host: str, port: int, deflate: Optional[str] = None) -> tuple[int, dict[str, Any], Any]:
     from fastws import codec
     from fastws import deflate as deflate_module
-    from fastws.broadcast import broadcast
+    from fastws import broadcast
     from fastws.listener import Listener
     from fastws.server import serve
 

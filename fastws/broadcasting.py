@@ -28,9 +28,7 @@ event loop (a callback, a task, or a listener's ``on_message``).
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Optional, Union
 
 from . import codec
@@ -148,18 +146,3 @@ def _fresh_compressor(like: Any) -> Any:
     if compressor is None:
         compressor = cache[key] = type(like)(like.window_bits, True, like.level, like.mem_level)
     return compressor
-
-
-class _Module(types.ModuleType):
-    """This module, callable as :func:`broadcast`.
-
-    Importing ``fastws.broadcast`` (``fastws.topics`` does) makes the package attribute
-    ``fastws.broadcast`` this module, hiding the function of the same name that
-    ``fastws.broadcast(...)`` means: so the module answers the call itself.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> BroadcastResult:
-        return broadcast(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _Module

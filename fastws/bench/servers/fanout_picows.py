@@ -33,7 +33,10 @@ async def start(host: str, port: int) -> tuple[int, dict[str, Any], Any]:
 
     server = await ws_create_server(
         lambda request: FanOut(), host, port, enable_auto_ping=False, max_frame_size=MAX_SIZE,
-        use_aiofastnet=False,
+        use_aiofastnet=False, backlog=1024,
+        # picows drops a handshake still incomplete after 5 s by default: 10,000 subscribers
+        # connecting on a loaded machine hit that (12 of 10,000 in one run); the others wait longer
+        websocket_handshake_timeout=60,
     )  # fmt: skip
 
     async def stop() -> None:

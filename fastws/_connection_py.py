@@ -312,7 +312,7 @@ class Connection:
         parser = self._parser
         if parser is None:
             if self._failed:
-                self._last_data = self.clock()  # dropped unseen: no copy of a flood's bytes
+                self._dropped()  # unseen: no copy of a flood's bytes
             else:
                 self._unparsed(bytes(self._lent[:nbytes]))
             return
@@ -327,9 +327,17 @@ class Connection:
     def _unparsed(self, data: bytes) -> None:
         """Bytes when there is no parser: the handshake's, or after a failure (dropped)."""
         if self._failed:
-            self._last_data = self.clock()
+            self._dropped()
         else:
             self._handshake_data(data)
+
+    def _dropped(self) -> None:
+        """Bytes came after a failure (see fail()): dropped; the next read waits for the linger check."""
+        self._last_data = self.clock()
+        if self._reading:
+            # One read per LINGER_QUIET: a flooding peer must not cost us what it spends sending.
+            self._reading = False
+            self.sink.pause_reading()
 
     def _handshake_data(self, data: bytes) -> None:
         """Bytes before the connection is open: the server and client layers read their handshake."""
@@ -737,6 +745,11 @@ class Connection:
     def _linger(self) -> None:
         """Close a failed connection once the peer has stopped sending (the close timer aborts)."""
         if self._state == CLOSED:
+            return
+        if not self._reading:  # paused by _dropped(): take what came meanwhile, look again later
+            self._reading = True
+            self.sink.resume_reading()
+            self._schedule("linger", LINGER_QUIET)
             return
         quiet_for = self.clock() - self._last_data
         if quiet_for >= LINGER_QUIET:

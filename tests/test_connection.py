@@ -174,6 +174,10 @@ def test_protocol_error_fails_with_its_code_and_lingers(build) -> None:
     assert set(conn.timers) >= {"linger", "close"}
     conn.data_received(peer_frame(conn, OP_TEXT, "more"))
     assert sent(conn) == [] and conn.next_message() is None
+    assert not conn.sink.reading  # one read per linger check: a flood costs little
+    conn.clock.now += 1.0
+    conn.timer_fired("linger")  # reads again (what came meanwhile), looks again later
+    assert conn.sink.reading and not conn.sink.closed
     conn.clock.now += 1.0
     conn.timer_fired("linger")
     assert conn.sink.closed

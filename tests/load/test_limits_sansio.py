@@ -140,3 +140,20 @@ def test_closing_drops_compressed_frames_held_for_the_next_turn(build) -> None:
     assert conn.sink.reading  # closing reads, for the peer's close frame
     conn.data_received(peer_frame(conn, OP_CLOSE, (1000).to_bytes(2, "big")))
     assert conn.close_code == 1000
+
+
+def test_a_failed_connection_reads_a_flood_once_per_linger_check(build) -> None:
+    """Lingering after a failure keeps reading, but one read per LINGER_QUIET: a peer that goes on
+    flooding costs a read every 50 ms until close_timeout, not as much as it cares to send."""
+    conn = open_conn(build)
+    conn.data_received(b"".join(peer_frame(conn, OP_PING, b"x") for _ in range(PER_READ + 1)))
+    assert conn.close_code == 1008 and conn.sink.reading
+    conn.data_received(b"junk" * 1000)
+    assert not conn.sink.reading  # dropped; nothing more until the linger check
+    conn.timers.pop("linger")
+    conn.timer_fired("linger")
+    assert conn.sink.reading and "linger" in conn.timers and not conn.sink.closed
+    conn.clock.now += 1  # the peer has gone quiet
+    conn.timers.pop("linger")
+    conn.timer_fired("linger")
+    assert conn.sink.closed and not conn.sink.aborted

@@ -177,3 +177,17 @@ def test_hostile_mix_good_client_round_trip_and_memory() -> None:
     bound = handshaking * 32 + websockets * load.memory_bound_kib(1 << 20, queue=False)
     assert result["rss_peak_kib"] - result["rss_before_kib"] <= bound, result
     assert result["after"]["connections"] == 0 and result["after"]["tasks"] == 1, result
+
+
+def test_reported_attack_on_one_core() -> None:
+    """As reported against ``fastws serve --echo``: 500 slowloris sockets, 20 connections flooding
+    pings without reading and a stream of malformed handshakes, all on the server's core. Before
+    the fixes new clients could not connect at all."""
+    counts = {"slowloris": 500, "ping-flood": 20, "malformed": 4}
+    result = load.hostile(8.0, counts, max_size=1 << 20, cpu=0, attacker_cpu=0, probe_seconds=2.0)
+    unloaded, loaded = result["unloaded"], result["loaded"]
+    print(result)
+    assert not loaded["errors"] and loaded["handshakes"] >= 10, result
+    assert loaded["rtt_p50_us"] <= max(2 * unloaded["rtt_p50_us"], 5000), result
+    assert result["outcomes"].get("malformed: 400") and result["outcomes"].get("slowloris: dropped"), result
+    assert result["rss_peak_kib"] - result["rss_before_kib"] <= 520 * 32 + 20 * load.memory_bound_kib(1 << 20, queue=False)

@@ -32,7 +32,6 @@ KEY = b"\x37\xfa\x21\x3d"
 OPCODES = (0, 1, 2, 8, 9, 10, 3, 11)
 CLOSE_CODES = (1000, 1001, 1002, 1005, 1006, 1011, 1015, 2999, 3000, 4999, 5000, 0)
 TIMERS = ("keepalive", "close", "linger", "other")
-CONNECTION_PY.codec = CODEC_PY  # the pure core on the pure codec (it imports the active one)
 
 
 class Recorder(Listener):
@@ -221,14 +220,15 @@ def run(module: Any, data: bytes) -> list:
 
 
 def test_one_input(data: bytes) -> None:
-    urandom = os.urandom
+    urandom, active_codec = os.urandom, CONNECTION_PY.codec
+    CONNECTION_PY.codec = CODEC_PY  # the pure core on the pure codec (it imports the active one)
     try:
         results = []
         for module in (CONNECTION_C, CONNECTION_PY):
             os.urandom = _random_bytes(len(data))  # type: ignore[assignment]
             results.append(run(module, data))
     finally:
-        os.urandom = urandom
+        os.urandom, CONNECTION_PY.codec = urandom, active_codec
     c, py = results
     for i, (a, b) in enumerate(zip(c, py)):
         same(f"connection step {i} ({a[0]}), flags={data[:1].hex()}", a, b)

@@ -497,6 +497,9 @@ def hostile(seconds: float, counts: dict[str, int], max_size: int = 1 << 20, cpu
     """The good client's round trip alone, then under ``counts`` attackers; the server's RSS peak."""
     import threading
 
+    cores = os.sched_getaffinity(0)  # a core that is not there (a 1-core machine): no pinning
+    cpu = cpu if cpu in cores else None
+    attacker_cpu = attacker_cpu if attacker_cpu in cores else None
     _raise_nofile(sum(counts.values()) * 2 + 1024)
     with ServerProcess(max_size=max_size, cpu=cpu, nofile=sum(counts.values()) * 2 + 1024) as server:
         probe_s = probe_seconds if probe_seconds is not None else min(seconds, 5.0)

@@ -1,5 +1,5 @@
 """Fixtures for the broadcast and topics tests: both event loops, the build this process runs
-(``test_pure_build.py`` reruns the directory with ``FASTWS_PURE=1``), and the real peers of
+(``test_broadcast_pure_build.py`` reruns the directory with ``FASTWS_PURE=1``), and the real peers of
 tests/interop (Node's ``ws``, headless Chromium), required as there: missing ones fail."""
 
 from __future__ import annotations

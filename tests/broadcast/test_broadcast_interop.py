@@ -11,7 +11,7 @@ messages' content (compressed with its own context, which must not refer back ac
 the shared message). Each peer inflates with the context it kept; the echoes must be
 exactly what was sent, in order, and every connection must end with a clean 1000.
 
-Run on both loops, and by ``test_pure_build.py`` on the pure build of the core.
+Run on both loops, and by ``test_broadcast_pure_build.py`` on the pure build of the core.
 """
 
 from __future__ import annotations

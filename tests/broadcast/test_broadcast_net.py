@@ -1,7 +1,7 @@
 """fastws.broadcast over real sockets: a thousand subscribers with a content check, peers that
 never read (memory bounded by the policy), and connections that close or vanish while
 broadcasts go on. A real fastws server on a free loopback port, real clients; both loops
-(and both builds: test_pure_build.py reruns this directory on the pure one)."""
+(and both builds: test_broadcast_pure_build.py reruns this directory on the pure one)."""
 
 from __future__ import annotations
 

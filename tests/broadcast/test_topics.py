@@ -1,6 +1,6 @@
 """fastws.Topics on a real server: subscriptions, publish through broadcast, the hooks a relay
 (Redis) uses, and automatic unsubscription on close with no leak over thousands of
-subscribe/close cycles. Both loops (and both builds: test_pure_build.py)."""
+subscribe/close cycles. Both loops (and both builds: test_broadcast_pure_build.py)."""
 
 from __future__ import annotations
 

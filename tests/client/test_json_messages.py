@@ -1,7 +1,7 @@
 """JSON messages: orjson and the standard library write the same bytes; send_json / recv_json on
 both sides; Listener.parse_json; invalid JSON is the application's error, not the connection's.
 
-test_pure_build.py runs this file again on the pure build with the standard library's JSON.
+test_client_pure_build.py runs this file again on the pure build with the standard library's JSON.
 """
 
 from __future__ import annotations

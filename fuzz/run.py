@@ -122,7 +122,11 @@ def run_target(name: str, seconds: int, package_dir: Path | None, seeds: Path, e
     crashes = sorted(work.glob("crash-*")) + sorted(work.glob("timeout-*")) + sorted(work.glob("oom-*"))
     if proc.returncode != 0 or crashes:
         why = next(
-            (line for line in text.splitlines() if re.search(r"ERROR: |runtime error|Disagreement|Error:|Exception", line)),
+            (
+                line
+                for line in text.splitlines()
+                if re.search(r"ERROR: |runtime error|Disagreement|Error:|Exception", line)
+            ),
             "",
         )
         where = crashes[-1] if crashes else "no input saved"

@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         "~/.cache/fastws/bench-node/ ($FASTWS_BENCH_NODE_DIR); without node or npm it is skipped with "
         "a note.\n\nExit status: 0 when every run that could be made succeeded (a skipped optional peer "
         "is not a failure), 1 when a server failed or crashed or a run failed (the rest still ran), "
-        "2 for a usage error.",
+        "2 for a usage error.\n\nfastws bench fanout: the fan-out benchmark, one publisher to N subscribers "
+        "(fastws bench fanout --help).",
     )
     p.add_argument(
         "--modes",

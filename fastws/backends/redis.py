@@ -155,6 +155,10 @@ class RedisHub:
     as published; a chat wraps it with its id so clients can resume).
     ``timeout``: seconds a publish or join waits for Redis before BackendError.
     ``reconnect_delay`` / ``max_reconnect_delay``: the Pub/Sub reconnection backoff.
+    ``max_connections``: the command connections to Redis (per node on a cluster). On one
+    Redis a command beyond them waits up to ``timeout`` for one; on a cluster, resuming joins
+    queue for them and a publish beyond them raises BackendError. Either way many clients
+    resuming at once queue, never fail.
     """
 
     def __init__(
@@ -169,11 +173,14 @@ class RedisHub:
         timeout: float = 2.0,
         reconnect_delay: float = 0.05,
         max_reconnect_delay: float = 2.0,
+        max_connections: int = 32,
     ) -> None:
         if not isinstance(maxlen, int) or maxlen < 1:
             raise ValueError(f"maxlen must be a positive int, not {maxlen!r}")
         if timeout <= 0 or reconnect_delay <= 0 or max_reconnect_delay < reconnect_delay:
             raise ValueError("timeout and reconnect delays must be positive, max_reconnect_delay >= reconnect_delay")
+        if not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections must be a positive int, not {max_connections!r}")
         self.topics = topics
         self.url = url
         self.cluster = cluster
@@ -183,6 +190,8 @@ class RedisHub:
         self.timeout = timeout
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
+        self.max_connections = max_connections
+        self._history_slots = asyncio.Semaphore(max(1, max_connections // 2))  # resumes leave room for publishes
         self.stats = HubStats()
         self._client: Any = None
         self._states: dict[str, _TopicState] = {}
@@ -207,9 +216,16 @@ class RedisHub:
         if self._client is not None:
             raise RuntimeError("this RedisHub has already started")
         if self.cluster:
-            self._client = aioredis.RedisCluster.from_url(self.url, **self._client_options())
+            self._client = aioredis.RedisCluster.from_url(
+                self.url, max_connections=self.max_connections, **self._client_options()
+            )
         else:
-            self._client = aioredis.Redis.from_url(self.url, **self._client_options())
+            # redis-py's default pool refuses a command past 100 connections ("Too many
+            # connections"); the blocking pool makes it wait for one instead, up to ``timeout``.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=self.max_connections, timeout=self.timeout, **self._client_options()
+            )
+            self._client = aioredis.Redis.from_pool(pool)
         try:
             await self._client.initialize() if self.cluster else await self._client.ping()
         except (RedisError, OSError) as exc:
@@ -337,8 +353,9 @@ class RedisHub:
         state.pending.append(buffer)
         sent = 0
         try:
-            entries = await self.history(topic, _format_id(after))
-            complete = not await self._trimmed_after(topic, after) if after != (0, 0) else True
+            async with self._history_slots:
+                entries = await self.history(topic, _format_id(after))
+                complete = not await self._trimmed_after(topic, after) if after != (0, 0) else True
             last = after
             for entry in entries:
                 sent += await self._send(ws, entry)

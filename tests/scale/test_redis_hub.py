@@ -221,3 +221,20 @@ def test_an_encode_that_raises_costs_one_message_not_the_reader(redis: RedisServ
 
     run(scenario())
     assert "could not be delivered locally" in caplog.text and "cannot encode this one" in caplog.text
+
+
+def test_many_concurrent_reads_wait_for_a_pooled_connection(redis: RedisServer) -> None:
+    """More joins/history reads at once than the pool has connections (1,000 clients resuming
+    together) wait for a connection instead of failing with redis-py's 'Too many connections'."""
+
+    async def scenario() -> None:
+        async with Node(redis.url, max_connections=8) as node:
+            ids = [await node.hub.publish("crowd", f"m{i}") for i in range(5)]
+            reads = await asyncio.gather(*(node.hub.history("crowd", "0") for _ in range(300)))
+            assert all([entry.id for entry in read] == ids for read in reads)
+            clients = await asyncio.gather(*(fastws.connect(node.uri("crowd", last="0")) for _ in range(50)))
+            for ws in clients:
+                assert [sid for sid, _ in await receive(ws, 5)] == ids
+            await asyncio.gather(*(ws.close() for ws in clients))
+
+    run(scenario())

@@ -55,12 +55,19 @@ def test_short_fuzz(fuzz_results: dict, name: str) -> None:
     print(f"{name}: {result.executions} runs, {result.exec_per_s}/s, cov {result.cov} ft {result.ft}")
 
 
-def test_regression_inputs() -> None:
-    """Inputs fuzzing once failed on (fuzz/regressions/TARGET/), replayed through their
-    targets (C and pure) on the normal build."""
-    for path in sorted(REGRESSIONS.glob("*/*")):
-        if path.is_file():
-            importlib.import_module(f"fuzz.targets.{path.parent.name}").test_one_input(path.read_bytes())
+@pytest.mark.parametrize("name", NAMES)
+def test_seeds_and_regression_inputs(name: str) -> None:
+    """Each target's seeds (the first 300) and the inputs fuzzing once failed on
+    (fuzz/regressions/TARGET/), replayed through the target (C against pure) on the
+    normal build: a disagreement or crash found once stays found."""
+    import itertools
+
+    target = importlib.import_module(f"fuzz.targets.{name}")
+    inputs = list(itertools.islice(target.seeds(), 300))
+    inputs += [path.read_bytes() for path in sorted((REGRESSIONS / name).glob("*")) if path.is_file()]
+    assert inputs, f"{name} has no seeds"
+    for data in inputs:
+        target.test_one_input(data)
 
 
 def test_a_disagreement_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -133,8 +133,10 @@ def extensions() -> list[Extension]:
         libraries=["isal", "z"] if isal else ["z"],
         extra_compile_args=optimize,
     )
+    # The I/O layer's sink that writes to a plain socket itself (fastws/protocol.py).
+    sink = Extension("fastws._socket_sink", ["src/_socket_sink.pyx", *stubs], extra_compile_args=optimize)
     built = []
-    for ext in (codec, connection, deflate):
+    for ext in (codec, connection, deflate, sink):
         try:
             built.extend(cythonize([ext], include_path=["."], compiler_directives=DIRECTIVES))
         except Exception as exc:

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Union
 
 from . import json_messages
+from ._impl import pure_requested
 from .connection import State
 from .constants import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
 from .exceptions import ConnectionClosedOK, InvalidState
@@ -37,6 +38,15 @@ if TYPE_CHECKING:
     from ._connection_py import Connection
 else:
     from .connection import Connection
+
+# The compiled build writes frames to a plain TCP or Unix socket itself (src/_socket_sink.pyx);
+# the pure one, and TLS, through the transport. The same bytes either way.
+_socket_sink: Optional[Callable[[Any], Any]] = None
+if not pure_requested():
+    try:
+        from ._socket_sink import socket_sink as _socket_sink
+    except ImportError:
+        pass
 
 __all__ = ["WebSocket", "Listener", "Options", "Data", "State"]
 
@@ -97,6 +107,8 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         assert self.transport is not None
         limit = self.options.write_limit
         self.transport.set_write_buffer_limits(high=limit, low=limit // 4)
+        if _socket_sink is not None:
+            self.sink = _socket_sink(self.transport)  # frames straight to a plain socket
         self.start(deflate, trailing)
 
     def eof_received(self) -> Optional[bool]:

@@ -114,7 +114,8 @@ def test_wss_round_trip(run, impl, certificate, host: str) -> None:
     port = 0
 
     async def handler(ws: Any) -> None:
-        seen.append((ws.request.header("Host"), ws.transport.get_extra_info("ssl_object") is not None))
+        # ws.sink is the TLS transport: never the socket underneath (fastws._socket_sink)
+        seen.append((ws.request.header("Host"), ws.transport.get_extra_info("ssl_object") is not None, ws.sink is ws.transport))
         await echo(ws)
 
     async def main() -> None:
@@ -125,7 +126,7 @@ def test_wss_round_trip(run, impl, certificate, host: str) -> None:
             port = server.port
             uri = f"wss://{host}:{port}/secure"
             async with connect(uri, ssl=trusting_context(certificate), max_size=4 << 20) as ws:
-                assert ws.transport.get_extra_info("ssl_object") is not None
+                assert ws.transport.get_extra_info("ssl_object") is not None and ws.sink is ws.transport
                 await ws.send("text over tls ✓")
                 assert await ws.recv() == "text over tls ✓"
                 await ws.send(b"\x00\xff" * 10)
@@ -137,7 +138,7 @@ def test_wss_round_trip(run, impl, certificate, host: str) -> None:
                     ws.send(f"burst {i}")
                 assert [await ws.recv() for _ in range(50)] == [f"burst {i}" for i in range(50)]
             assert ws.close_code == 1000
-        assert seen == [(f"{host}:{port}", True)]
+        assert seen == [(f"{host}:{port}", True, True)]
 
     run(main())
 

@@ -223,11 +223,11 @@ async def run_cell(
         await asyncio.sleep(0.05)  # the server has seen the publisher's handshake complete
         pool = bodies(size)
         fanout_ns: list[int] = []
-        start: Optional[tuple[Optional[int], tuple[int, int], float]] = None
+        start: Optional[tuple[Optional[int], tuple[int, int], float, tuple[int, int]]] = None
         measure_until = 0.0
         while True:
             if seq == warmup:
-                start = (tree_runtime_ns(tree), procstat.io_chars(server.pid), time.monotonic())
+                start = (tree_runtime_ns(tree), procstat.io_chars(server.pid), time.monotonic(), tree_ticks(tree))
                 measure_until = time.monotonic() + duration
             t0 = time.monotonic_ns()
             publisher.send(message(seq, pool[seq % len(pool)], t0))
@@ -240,7 +240,7 @@ async def run_cell(
             measured = seq - warmup
             if measured >= MAX_MESSAGES or (measured >= MIN_MESSAGES and time.monotonic() >= measure_until):
                 break
-        end = (tree_runtime_ns(tree), procstat.io_chars(server.pid), time.monotonic())
+        end = (tree_runtime_ns(tree), procstat.io_chars(server.pid), time.monotonic(), tree_ticks(tree))
         results = []
         for proc in procs:
             assert proc.stdin is not None
@@ -300,6 +300,10 @@ async def run_cell(
         "server_cpu_s": cpu_ns / 1e9 if cpu_ns is not None else None,
         "server_cpu_us_per_delivery": cpu_ns / 1e3 / deliveries if cpu_ns is not None else None,
         "server_wchar_per_delivery": (end[1][1] - start[1][1]) / deliveries,
+        # The same CPU time split (10 ms ticks): user = the library and Python, system = the
+        # kernel's work for it, mostly the TCP path of each write (the same for every server).
+        "server_user_us_per_delivery": (end[3][0] - start[3][0]) * 1e6 / procstat.CLK_TCK / deliveries,
+        "server_system_us_per_delivery": (end[3][1] - start[3][1]) * 1e6 / procstat.CLK_TCK / deliveries,
         "client_cpu_us_per_delivery": sum(r["cpu_s"] for r in results) * 1e6 / (seq * subscribers),
         "latency_ms": {
             "p50": _ms(percentile(histogram, 0.50)),
@@ -325,6 +329,18 @@ def process_tree(pid: int) -> list[int]:
         except OSError:
             pass  # gone, or no children file on this kernel: the process itself still counts
     return found
+
+
+def tree_ticks(pids: Sequence[int]) -> tuple[int, int]:
+    """(user, system) clock ticks of ``pids``; a process that is gone counts 0."""
+    user = system = 0
+    for pid in pids:
+        try:
+            u, k = procstat.user_system_ticks(pid)
+        except (OSError, ValueError):
+            continue
+        user, system = user + u, system + k
+    return user, system
 
 
 def tree_runtime_ns(pids: Sequence[int]) -> Optional[int]:
@@ -444,6 +460,8 @@ def summarise(data: dict[str, Any]) -> Summary:
             "p99_ms": med(lambda r: r["latency_ms"]["p99"]),
             "all_ms": med(lambda r: r["fanout_ms"]["p50"]),
             "wire_bytes": med(lambda r: r["server_wchar_per_delivery"]),
+            "user_us": med(lambda r: r.get("server_user_us_per_delivery")),
+            "system_us": med(lambda r: r.get("server_system_us_per_delivery")),
             "messages": sum(r["messages"] for r in good),
         }
     # Ratios to fastws taken round by round (the two servers ran minutes apart at most, not a
@@ -494,7 +512,32 @@ def tables(data: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
             f"(x: ratio to fastws, median of the rounds' ratios), delivery latency p50 / p99"
         )
         out.append((title, header, rows))
+    split = _split_table(summary, config)
+    if split is not None:
+        out.append(split)
     return out
+
+
+def _split_table(summary: Summary, config: dict[str, Any]) -> Optional[tuple[str, list[str], list[list[str]]]]:
+    """The CPU per delivery split into user (the library, Python) and system (the kernel):
+    at small sizes the kernel's TCP path is most of it, and the same for every server."""
+    rows = []
+    for compression in config["compressions"]:
+        for name, _ in plan(config["servers"], [compression]):
+            cells = [summary.get((name, compression, size)) for size in config["sizes"]]
+            if not any(c and c.get("ok") and c.get("user_us") is not None for c in cells):
+                continue
+            row = [SERVERS[name].label + (", deflate" if compression else "")]
+            for c in cells:
+                ok = c and c.get("ok") and c.get("user_us") is not None
+                row.append(f"{c['user_us']:.2f} / {c['system_us']:.2f}" if ok else "-")  # type: ignore[index]
+            rows.append(row)
+    if not rows:
+        return None  # results saved before the split was recorded
+    header = ["server"] + [f"{format_size(s)}: user / system µs" for s in config["sizes"]]
+    title = ("Server CPU per delivery, split: user (the library and Python) / system (the kernel, "
+             "mostly each write's TCP path; medians of the rounds, 10 ms ticks)")  # fmt: skip
+    return title, header, rows
 
 
 def render_text(data: dict[str, Any]) -> str:

@@ -30,6 +30,15 @@ def stat_cpu_ticks(pid: int) -> tuple[int, int]:
     return int(fields[11]) + int(fields[12]), int(fields[7])  # fields 14 + 15, and 10, of proc(5)
 
 
+def user_system_ticks(pid: int) -> tuple[int, int]:
+    """(utime, stime) of process ``pid`` in clock ticks, all its threads: its own code and
+    libraries, then the kernel working for it (system calls: for a socket server mostly TCP)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[11]), int(fields[12])
+
+
 def sched_runtime_ns(pid: int) -> Optional[int]:
     """CPU time of process ``pid`` in ns (sum over its threads), or None if unavailable."""
     total = 0

@@ -62,6 +62,8 @@ def test_smoke_run_delivers_every_message_and_reports_figures(smoke) -> None:  #
         assert r["messages"] >= fanout.MIN_MESSAGES
         assert r["deliveries"] == r["messages"] * 20
         assert r["server_cpu_us_per_delivery"] > 0
+        # its split from /proc/<pid>/stat (10 ms ticks: a short run may show 0 of either)
+        assert r["server_user_us_per_delivery"] >= 0 and r["server_system_us_per_delivery"] >= 0
         assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p99"]
         # every delivery carries at least the message (the WebSocket frame adds a header)
         if not key[1]:
@@ -72,6 +74,7 @@ def test_smoke_run_delivers_every_message_and_reports_figures(smoke) -> None:  #
     assert "fastws.broadcast" in data["servers"]["fastws"]["impl"]
     assert "Fan-out, no compression" in done.stdout and "permessage-deflate" in done.stdout
     assert "websockets / fastws" in done.stdout  # the target line of the compressed table
+    assert "split: user (the library and Python) / system" in done.stdout
 
 
 @pytest.mark.timeout(120)

@@ -329,6 +329,14 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         return asyncio.shield(self._closed_waiter)
 
     def abort(self) -> None:
-        """Drop the TCP connection now, without a closing handshake."""
+        """Drop the TCP connection now, without a closing handshake.
+
+        From here on the connection is CLOSING: sends raise ConnectionClosedError (1006) and
+        ``broadcast`` skips it, until the transport reports the loss (CLOSED).
+        """
+        if self._state == OPEN:
+            # Not through _set_state: it would act on held-back frames (and answer pings) on
+            # a transport that is gone; uvloop raises for a write to a closed transport.
+            self._state = int(CLOSING)
         if self.transport is not None:
-            self.transport.abort()
+            self.sink.abort()  # the transport, or the SocketSink that writes to its socket

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from rawpeer import EOF, OP_RESERVED, RawPeer, RawServer, close_payload
@@ -955,5 +956,34 @@ def test_simultaneous_close(run, impl):
             assert [f.opcode for f in frames] == [OP_CLOSE]
             assert frames[0].close[0] in (4001, 4002)
             assert await asyncio.wait_for(result, 3) == 4002
+
+    run(main())
+
+
+def test_abort_then_send_raises_connection_closed(run, impl) -> None:
+    """ws.abort(): until the transport reports the loss, sends raise ConnectionClosedError
+    (1006) on both loops (uvloop's transport would raise RuntimeError) and broadcast skips it."""
+    async def main() -> None:
+        checked = asyncio.get_running_loop().create_future()
+
+        async def handler(ws: Any) -> None:
+            ws.abort()
+            try:
+                with pytest.raises(ConnectionClosedError) as info:
+                    await ws.send("after abort")
+                assert info.value.code == 1006
+                assert fastws.broadcast([ws], "after abort").not_open == 1
+                ws.abort()  # twice: harmless
+                await asyncio.wait_for(ws.wait_closed(), 5)
+                assert ws.close_code == 1006
+                checked.set_result(None)
+            except BaseException as exc:
+                checked.set_exception(exc)
+
+        async with await fastws.serve(handler, "127.0.0.1", 0) as server:
+            async with fastws.connect(f"ws://127.0.0.1:{server.port}/") as ws:
+                await asyncio.wait_for(ws.wait_closed(), 5)
+                assert ws.close_code == 1006
+            await asyncio.wait_for(checked, 5)
 
     run(main())

@@ -50,7 +50,6 @@ cdef class SocketSink:
 
     def write(self, data):
         cdef Py_buffer view
-        cdef const char *ptr
         cdef Py_ssize_t size
         cdef ssize_t sent
         if not self._can_send():
@@ -58,15 +57,15 @@ cdef class SocketSink:
             self.transport.write(data)
             return
         if type(data) is bytes:
-            sent = self._send(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
             size = PyBytes_GET_SIZE(data)
+            sent = self._send(PyBytes_AS_STRING(data), size)
         else:
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             try:
-                sent = self._send(<const char *>view.buf, view.len)
+                size = view.len
+                sent = self._send(<const char *>view.buf, size)
             finally:
                 PyBuffer_Release(&view)
-            size = view.len
         if sent == size:
             return
         self._queued = True

@@ -21,21 +21,24 @@ from typing import NamedTuple, Optional, Sequence
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def stat_cpu_ticks(pid: int) -> tuple[int, int]:
-    """(utime + stime in clock ticks, minor page faults) of process ``pid``, all its threads."""
+def _stat_fields(pid: int) -> list[bytes]:
+    """Fields 3 and on of ``/proc/<pid>/stat`` (the process, all its threads)."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
     # The command name (field 2) may hold spaces or parentheses: split after the last ')'.
-    fields = data[data.rindex(b")") + 2 :].split()
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def stat_cpu_ticks(pid: int) -> tuple[int, int]:
+    """(utime + stime in clock ticks, minor page faults) of process ``pid``, all its threads."""
+    fields = _stat_fields(pid)
     return int(fields[11]) + int(fields[12]), int(fields[7])  # fields 14 + 15, and 10, of proc(5)
 
 
 def user_system_ticks(pid: int) -> tuple[int, int]:
     """(utime, stime) of process ``pid`` in clock ticks, all its threads: its own code and
     libraries, then the kernel working for it (system calls: for a socket server mostly TCP)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        data = f.read()
-    fields = data[data.rindex(b")") + 2 :].split()
+    fields = _stat_fields(pid)
     return int(fields[11]), int(fields[12])
 
 

@@ -782,6 +782,14 @@ class Connection:
         elif self._state == CONNECTING:
             self.sink.close()
 
+    def abort(self) -> None:
+        """Drop the transport now, without a closing handshake. The connection is CLOSING
+        until ``connection_lost`` (sends raise ConnectionClosedError 1006, broadcasts skip it)."""
+        if self._state == OPEN:
+            # Not _set_state: held-back frames would be answered on a transport that is gone.
+            self._state = CLOSING
+        self.sink.abort()
+
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the connection (RFC 6455 §7.1.7): a close frame with ``code``, then drop TCP
         once the peer is quiet; what it still sends is discarded."""

@@ -329,14 +329,6 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         return asyncio.shield(self._closed_waiter)
 
     def abort(self) -> None:
-        """Drop the TCP connection now, without a closing handshake.
-
-        From here on the connection is CLOSING: sends raise ConnectionClosedError (1006) and
-        ``broadcast`` skips it, until the transport reports the loss (CLOSED).
-        """
-        if self._state == OPEN:
-            # Not through _set_state: it would act on held-back frames (and answer pings) on
-            # a transport that is gone; uvloop raises for a write to a closed transport.
-            self._state = int(CLOSING)
-        if self.transport is not None:
-            self.sink.abort()  # the transport, or the SocketSink that writes to its socket
+        """Drop the TCP connection now, without a closing handshake (see Connection.abort)."""
+        if self.transport is not None:  # before connection_made there is nothing to drop
+            Connection.abort(self)

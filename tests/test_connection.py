@@ -151,6 +151,20 @@ def test_close_timeout_aborts(build) -> None:
     assert conn.sink.aborted
 
 
+def test_abort_drops_the_transport_and_refuses_sends(build) -> None:
+    """abort(): CLOSING at once (sends raise 1006) without answering frames held back;
+    CLOSED with 1006 once the transport reports the loss."""
+    conn = open_conn(build)
+    conn.abort()
+    assert conn.sink.aborted and conn.data_to_send() == b""
+    assert conn.state == build.State.CLOSING
+    with pytest.raises(ConnectionClosed) as info:
+        conn.send("after abort")
+    assert info.value.code == 1006 and conn.data_to_send() == b""
+    conn.connection_lost(None)
+    assert conn.state == build.State.CLOSED and conn.close_code == 1006
+
+
 def test_close_before_open_closes_the_transport(build) -> None:
     conn = build.Connection(False, Options())
     conn.close()

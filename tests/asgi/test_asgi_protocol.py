@@ -5,12 +5,21 @@ ASGI messages an application gets wrong, and peers that flood or never read."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import fcntl
+import socket
+import struct
+import termios
 from typing import Any
 
 import pytest
 from asgi_support import serving
 from loops import run_on
 from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 from websockets.exceptions import ConnectionClosed
 
 from fastws.asgi import WebSocketProtocol
@@ -19,6 +28,21 @@ pytestmark = pytest.mark.timeout(60)
 LOOPS = ["asyncio", "uvloop"]
 
 Scope = dict[str, Any]
+
+
+def unsent_bytes(transport: Any) -> int:
+    """Bytes in the kernel's send queue of the transport's socket (SIOCOUTQ)."""
+    return kernel_queue(transport.get_extra_info("socket").fileno(), termios.TIOCOUTQ)
+
+
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes in the kernel's receive queue of a socket (SIOCINQ)."""
+    return kernel_queue(sock.fileno(), termios.FIONREAD)
+
+
+def kernel_queue(fd: int, request: int) -> int:
+    (size,) = struct.unpack("i", fcntl.ioctl(fd, request, b"\0\0\0\0"))
+    return int(size)
 
 
 def only_protocol(server: Any) -> WebSocketProtocol:
@@ -176,16 +200,73 @@ def test_sending_to_a_peer_that_never_reads_waits(loop: str) -> None:
 
     async def main() -> None:
         async with serving(app, ws_per_message_deflate=False) as (server, url):
-            async with connect(url, compression=None, max_size=None, max_queue=None) as ws:
-                ws.transport.pause_reading()
-                await asyncio.sleep(0.5)
-                protocol = only_protocol(server)
-                assert sent < count // 4, f"{sent} messages of 256 KiB went into a peer that reads nothing"
-                # The transport holds at most its high-water mark (64 KiB) plus one message.
-                assert protocol.transport.get_write_buffer_size() <= 64 * 1024 + size + 16
-                ws.transport.resume_reading()
-                for i in range(count):
-                    assert await asyncio.wait_for(ws.recv(), 10) == bytes([i % 256]) * size
+            # websockets' sans-IO client on a socket this test reads itself, so that
+            # nothing is read past the handshake until the test says so.
+            peer = SansIOClient(url)
+            await peer.handshake()
+            await asyncio.sleep(0.5)
+            protocol = only_protocol(server)
+            stalled_at = sent
+            await asyncio.sleep(0.3)
+            assert sent == stalled_at < count, "send() did not wait for a peer that reads nothing"
+            # The transport holds at most its high-water mark (64 KiB) plus one message.
+            buffered = protocol.transport.get_write_buffer_size()
+            assert buffered <= 64 * 1024 + size + 16
+            # Everything else sent is in the kernel (the server's send queue, the client's
+            # receive queue: their sizes are the kernel's, autotuned) or was read with the
+            # handshake's answer.
+            held = unsent_bytes(protocol.transport) + unread_bytes(peer.sock) + buffered + peer.read_early
+            assert sent * (size + 10) <= held, (sent, held)
+            for i in range(count):
+                assert await asyncio.wait_for(peer.recv(), 10) == bytes([i % 256]) * size
+            peer.close()
         assert sent == count
 
     run_on(loop, main(), 40)
+
+
+class SansIOClient:
+    """websockets' ``ClientProtocol`` on a plain non-blocking socket."""
+
+    def __init__(self, url: str) -> None:
+        self.protocol = ClientProtocol(parse_uri(url), max_size=None)
+        self.port = parse_uri(url).port
+        self.sock = socket.socket()
+        self.sock.setblocking(False)
+        self.read_early = 0  # bytes read with the handshake's answer, past it
+        self.messages: collections.deque[bytes] = collections.deque()
+
+    async def handshake(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(self.sock, ("127.0.0.1", self.port))
+        self.protocol.send_request(self.protocol.connect())
+        await self.flush()
+        while self.protocol.handshake_exc is None and self.protocol.state is not State.OPEN:
+            data = await loop.sock_recv(self.sock, 4096)
+            assert data, "connection closed during the handshake"
+            self.protocol.receive_data(data)
+            self.read_early = len(data) - data.find(b"\r\n\r\n") - 4
+        assert self.protocol.handshake_exc is None
+        self.events()
+
+    async def recv(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        while not self.messages:
+            data = await loop.sock_recv(self.sock, 1 << 20)
+            assert data, "connection closed"
+            self.protocol.receive_data(data)
+            self.events()
+        return self.messages.popleft()
+
+    def events(self) -> None:
+        for event in self.protocol.events_received():
+            if isinstance(event, Frame) and event.opcode is Opcode.BINARY:
+                assert event.fin
+                self.messages.append(event.data)
+
+    async def flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+    def close(self) -> None:
+        self.sock.close()

@@ -23,7 +23,7 @@ cdef class Connection:
     cdef public bint _text_bytes, _flow_control
     cdef public object _max_size
     cdef public Py_ssize_t _max_queue
-    cdef public Py_ssize_t _wire, _wire_limit, _inflated
+    cdef public Py_ssize_t _wire, _wire_limit, _inflated, _inflate_per_turn
     cdef public object _lent, _corked
     cdef object _lent_array
     cdef public object close_code, close_reason
@@ -44,6 +44,7 @@ cdef class Connection:
     cdef _deliver(self, list frames, object error)
     @cython.locals(n=Py_ssize_t, i=Py_ssize_t, opcode=int, frame=Frame)
     cdef bint _dispatch(self, list frames, object listener) except -1
+    cdef _wait_for_next_turn(self, list frames, Py_ssize_t i)
     cdef _write_frame(self, int opcode, object payload, bint fin, bint rsv1)
     cdef _send_shared(self, object frame, bint compressed)
     cdef _flush_corked(self)

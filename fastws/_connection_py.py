@@ -99,9 +99,10 @@ MAX_CONTROL_PER_READ = 256
 # are stopped with 1009 after about max_size bytes of parsing, not never.
 WIRE_SHARE = 4
 WIRE_SLACK = 64 * 1024
-# Inflated bytes one read may produce before the rest of its frames wait for the next turn
-# of the loop: a kilobyte of deflated zeros is a megabyte to inflate (and, echoed, to compress).
-INFLATE_PER_TURN = 1 << 20
+# Inflated bytes one connection may produce per turn of the loop: past them the message being
+# inflated and the frames after it wait for the next turn. A kilobyte of deflated zeros is a
+# megabyte to inflate, about 0.4-0.5 ms here with zlib, all in one call without this.
+INFLATE_PER_TURN = 64 * 1024
 
 
 def _compiled_probe() -> None:
@@ -209,6 +210,7 @@ class Connection:
         self._wire = 0
         self._wire_limit = sys.maxsize
         self._inflated = 0  # bytes inflated since this turn's read (see INFLATE_PER_TURN)
+        self._inflate_per_turn = INFLATE_PER_TURN  # an attribute so that tests and fuzzing can make it small
         # This thread's read buffer, lent to the transport by get_buffer() (a memoryview),
         # and the bytearray under it, which the parser reads from directly.
         self._lent: Any = None
@@ -373,6 +375,8 @@ class Connection:
             if opcode <= OP_BINARY:
                 self._wire = 0
                 if self._close_sent:
+                    if frame.rsv1:
+                        self._drop_inflating()
                     continue  # data after our close frame is ignored (RFC 6455 §1.4)
                 if listener is None and len(self.messages) >= self._max_queue:
                     # No room: keep the rest as read (compressed) until next_message() makes room,
@@ -382,17 +386,14 @@ class Connection:
                     return False
                 payload = frame.payload
                 if frame.rsv1:
-                    if self._inflated >= INFLATE_PER_TURN:
-                        # Enough inflating for this turn: the rest waits (still compressed) for
-                        # the next one, so other connections are served in between.
-                        self._backlog = frames[i:]
-                        self._set_pause(PAUSE_TURN, True)
-                        self._schedule("turn", 0)
+                    if self._inflated >= self._inflate_per_turn:
+                        self._wait_for_next_turn(frames, i)
                         return False
                     payload = self._inflate(opcode, payload)
                     if payload is None:
-                        return False  # the connection was failed
-                    self._inflated += len(payload)
+                        if self._deflate.decompressor.pending:
+                            self._wait_for_next_turn(frames, i)
+                        return False  # partly inflated, or the connection was failed
                 if listener is not None:
                     if self.writing_paused and self._flow_control:
                         # A message while the peer does not read what we send: stop reading
@@ -429,13 +430,31 @@ class Connection:
             self._wire = 0  # control frames of a read that also ended a message
         return True
 
-    def _inflate(self, opcode: int, payload: bytes) -> Any:
-        """A compressed message (RSV1): decompress within max_size, then check text.
+    def _wait_for_next_turn(self, frames: list[Any], i: int) -> None:
+        """Enough inflating for this turn: ``frames[i:]`` wait (still compressed, or the first
+        one partly inflated) for the loop's next turn, so other connections are served in between."""
+        self._backlog = frames[i:]
+        self._set_pause(PAUSE_TURN, True)
+        self._schedule("turn", 0)
 
-        Returns None after failing the connection (1009 too big, 1007 corrupt or not UTF-8).
+    def _inflate(self, opcode: int, payload: bytes) -> Any:
+        """A compressed message (RSV1): decompress within max_size and what is left of this
+        turn's INFLATE_PER_TURN (resuming where the last turn stopped), then check text.
+
+        Returns None when the turn's budget ran out first (the decompressor keeps the
+        message: ``pending``), or after failing the connection (1009 too big, 1007 corrupt
+        or not UTF-8).
         """
+        decompressor = self._deflate.decompressor
         try:
-            data = self._deflate.decompress(payload, self._max_size)
+            if not decompressor.pending:
+                decompressor.start(payload, self._max_size)
+            try:
+                data = decompressor.inflate(self._inflate_per_turn - self._inflated)
+            finally:
+                self._inflated += decompressor.produced
+            if data is None:
+                return None
             if opcode != OP_TEXT:
                 return data
             if self._text_bytes:
@@ -463,6 +482,11 @@ class Connection:
         if len(messages) <= self._max_queue // 4 and self._pause & PAUSE_QUEUE:
             self._release_backlog()
         return message
+
+    def _drop_inflating(self) -> None:
+        """A message partly inflated will not be finished (failed, or after our close): free it."""
+        if self._deflate is not None and self._deflate.decompressor.pending:
+            self._deflate.decompressor.reset()
 
     def _release_backlog(self) -> None:
         """Act on the frames held back by a full queue, then on the error that ended their read."""
@@ -718,7 +742,15 @@ class Connection:
         elif name == "turn":
             self._inflated = 0
             if self._pause & PAUSE_TURN:
-                self._release_backlog()
+                # Frames a listener sends meanwhile are written together, as in _deliver.
+                corked = self.listener is not None and self._corked is None
+                if corked:
+                    self._corked = []
+                try:
+                    self._release_backlog()
+                finally:
+                    if corked:
+                        self._flush_corked()
 
     def _keepalive(self) -> None:
         if self._state != OPEN:
@@ -802,6 +834,7 @@ class Connection:
             self._send_close_frame(code, _truncate_reason(reason))
         self._fragment_opcode = 0
         self._backlog = None
+        self._drop_inflating()
         self._set_state(CLOSING)
         self._wake_reader()
         # Lingering close: closing now, with the peer's bytes still unread, makes the

@@ -51,7 +51,7 @@ class Decompressor:
     no_context_takeover: bool
     def __init__(self, window_bits: int = 15, no_context_takeover: bool = False) -> None: ...
     def decompress(self, data: Buffer, max_size: Optional[int]) -> bytes:
-        """One whole compressed message: 00 00 ff ff appended, inflated.
+        """One whole compressed message: 00 00 ff ff appended, inflated (``start`` then ``inflate(0)``).
 
         ``ProtocolError(1009)`` as soon as the output exceeds ``max_size``
         (``None``: no limit; at most ``max_size + 1`` bytes are ever produced, so a
@@ -60,5 +60,23 @@ class Decompressor:
         Bytes after a final (BFINAL) block are ignored and the stream restarts.
         After an error the stream is reset; the connection is expected to fail.
         """
+    pending: bool
+    """A message was started and is not all inflated yet."""
+    produced: int
+    """Output bytes of the last ``inflate()`` call (also when it raised)."""
+    def start(self, data: Buffer, max_size: Optional[int]) -> None:
+        """Begin a compressed message, to be inflated piecewise by ``inflate()``.
+
+        ``data`` is held (not copied) until the message is done.  RuntimeError
+        if one is pending; ValueError for a negative ``max_size``.
+        """
+    def inflate(self, budget: int) -> Optional[bytes]:
+        """Inflate the started message: the whole of it (``decompress``'s result), or None
+        once ``budget`` more bytes were produced before its end (0: no budget).
+
+        So a large message can be inflated a slice at a time (the connection does
+        this once per turn of the event loop) with the same result and the same
+        errors, raised as soon as the output shows them (then the stream is reset).
+        """
     def reset(self) -> None:
-        """Forget the context (the next message starts a new stream)."""
+        """Forget the context (the next message starts a new stream) and any pending message."""

@@ -40,6 +40,9 @@ COMPRESSION_BACKEND = "zlib"  # the compiled twin's may be "isal" (its docstring
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1: the empty stored block that ends a sync flush
 _MIN_COMPRESS_WINDOW = 9  # see the module docstring
 _CHUNK = 65536  # input fed and output taken per zlib call when decompressing
+_INFLATE_OK = 0  # the input is inflated, the stream goes on (the next message keeps the context)
+_INFLATE_END = 1  # the sender ended the stream (BFINAL)
+_INFLATE_PAUSED = 2  # the budget was spent before the message's end
 
 
 def _check_window_bits(window_bits: int) -> None:
@@ -107,13 +110,17 @@ class Compressor:
 class Decompressor:
     """Decompresses messages for one direction of one connection (see the stub for the contract)."""
 
-    __slots__ = ("_zobj", "no_context_takeover", "window_bits")
+    __slots__ = ("_final", "_input", "_limit", "_max_size", "_out", "_pos", "_tail", "_zobj",
+                 "no_context_takeover", "pending", "produced", "window_bits")  # fmt: skip
 
     def __init__(self, window_bits: int = 15, no_context_takeover: bool = False) -> None:
         _check_window_bits(window_bits)
         self.window_bits = window_bits
         self.no_context_takeover = bool(no_context_takeover)
         self._zobj = None
+        self.pending = False  # a message was started and is not all inflated yet
+        self.produced = 0  # output bytes of the last inflate() call
+        self._drop_message()
 
     def _stream(self):
         if self._zobj is None:
@@ -121,6 +128,10 @@ class Decompressor:
         return self._zobj
 
     def decompress(self, data: object, max_size: int | None) -> bytes:
+        self.start(data, max_size)
+        return self.inflate(0)  # type: ignore[return-value]
+
+    def start(self, data: object, max_size: int | None) -> None:
         # ``limit`` bytes of output prove the message is too big: zlib never produces more.
         if max_size is None:
             limit = 0  # no limit
@@ -128,46 +139,80 @@ class Decompressor:
             raise ValueError("max_size must be >= 0 or None")
         else:
             limit = max_size + 1
-        zobj = self._stream()
+        if self.pending:
+            raise RuntimeError("a message is being inflated: inflate() it to the end, or reset()")
+        view = memoryview(data).cast("B")  # type: ignore[arg-type]
+        self._stream()
+        self._input, self._pos, self._tail, self._final = view, 0, None, False
         # Output is taken in bounded chunks into one growing buffer, so at most about
         # max_size bytes are ever held (a bomb is stopped at the limit) and an accepted
         # message is held once: getvalue() hands over the buffer without a copy.
-        out = io.BytesIO()
+        self._out, self._limit, self._max_size = io.BytesIO(), limit, max_size
+        self.pending = True
+
+    def inflate(self, budget: int) -> bytes | None:
+        if not self.pending:
+            raise RuntimeError("no message to inflate: start() one")
+        if budget < 0:
+            raise ValueError("budget must be >= 0")
+        out = self._out
+        before = out.tell()
         try:
-            ended = self._inflate(zobj, memoryview(data).cast("B"), out, limit, max_size)  # type: ignore[arg-type]
-            if ended:
-                # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
-                # follows it is ignored and the next message starts a new stream.
-                self._zobj = None
-                return out.getvalue()
-            ended = self._inflate(zobj, memoryview(_TAIL), out, limit, max_size)
+            state = self._inflate(budget)
         except zlib.error as exc:
-            self._zobj = None
+            self.produced = out.tell() - before
+            self.reset()
             raise ProtocolError(1007, f"invalid compressed data: {_zlib_reason(exc)}") from None
         except ProtocolError:
-            self._zobj = None
+            self.produced = out.tell() - before
+            self.reset()
             raise
-        if self.no_context_takeover or ended:
+        self.produced = out.tell() - before
+        if state == _INFLATE_PAUSED:
+            return None
+        # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
+        # follows it is ignored and the next message starts a new stream.
+        if self.no_context_takeover or state == _INFLATE_END:
             self._zobj = None
+        self._drop_message()
         return out.getvalue()
 
-    @staticmethod
-    def _inflate(zobj, data: memoryview, out: io.BytesIO, limit: int, max_size: int | None) -> bool:
-        """Inflate ``data`` into ``out``, up to ``limit`` bytes (0: no limit); True at the stream's end."""
-        for start in range(0, len(data), _CHUNK):
-            tail = data[start : start + _CHUNK]  # bounded input: unconsumed_tail copies stay small
-            while True:
-                room = _CHUNK if not limit else min(_CHUNK, limit - out.tell())
-                chunk = zobj.decompress(tail, room)
-                out.write(chunk)
-                if limit and out.tell() >= limit:
-                    raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
-                if zobj.eof:
-                    return True
-                tail = zobj.unconsumed_tail
-                if not tail and len(chunk) < room:
-                    break  # this input is consumed and zlib holds no pending output
-        return False
+    def _inflate(self, budget: int) -> int:
+        """Inflate the message's input, then the 00 00 ff ff tail, into ``_out``, up to
+        ``_limit`` bytes (0: no limit) and ``budget`` more bytes (0: no budget); _INFLATE_* state."""
+        zobj, out, limit = self._zobj, self._out, self._limit
+        stop = out.tell() + budget if budget else 0
+        while True:
+            if self._tail is None:  # the last input is consumed and zlib holds no pending output
+                if self._pos == len(self._input):
+                    if self._final:
+                        return _INFLATE_OK
+                    self._input, self._pos, self._final = memoryview(_TAIL), 0, True
+                # Bounded input: unconsumed_tail copies stay small.
+                self._tail = self._input[self._pos : self._pos + _CHUNK]
+                self._pos += len(self._tail)
+            if stop and out.tell() >= stop:
+                return _INFLATE_PAUSED
+            room = _CHUNK if not limit else min(_CHUNK, limit - out.tell())
+            if stop:
+                room = min(room, stop - out.tell())
+            chunk = zobj.decompress(self._tail, room)
+            out.write(chunk)
+            if limit and out.tell() >= limit:
+                raise ProtocolError(1009, f"decompressed message exceeds {self._max_size} bytes")
+            if zobj.eof:
+                return _INFLATE_END
+            self._tail = zobj.unconsumed_tail
+            if not self._tail and len(chunk) < room:
+                self._tail = None  # this input is consumed and zlib holds no pending output
+
+    def _drop_message(self) -> None:
+        self._input = self._tail = self._out = None  # _tail: input handed to zlib, or None
+        self._pos = self._limit = 0
+        self._final = False
+        self._max_size = None
+        self.pending = False
 
     def reset(self) -> None:
         self._zobj = None
+        self._drop_message()

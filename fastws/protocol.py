@@ -89,7 +89,7 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         # Created when first needed: an idle connection holds none of them.
         self._drain_waiters: Optional[list[asyncio.Future[None]]] = None
         self._ping_waiters: Optional[dict[bytes, asyncio.Future[float]]] = None
-        self._timers: Optional[dict[str, asyncio.TimerHandle]] = None
+        self._timers: Optional[dict[str, asyncio.Handle]] = None
 
     def __repr__(self) -> str:
         side = "client" if self.client else "server"
@@ -134,7 +134,12 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         old = timers.get(name)
         if old is not None:
             old.cancel()
-        timers[name] = self.loop.call_later(delay, self.timer_fired, name)
+        loop = self.loop
+        # The next turn of the loop ("turn"): a ready callback, cheaper than a timer.
+        if delay == 0:
+            timers[name] = loop.call_soon(self.timer_fired, name)
+        else:
+            timers[name] = loop.call_later(delay, self.timer_fired, name)
 
     def _cancel(self, name: str) -> None:
         if self._timers is not None:

@@ -23,6 +23,12 @@ call references and is inflated straight into it from then on: grown in place
 a bomb costs at most about ``max_size`` and an accepted message is held once
 (while it grows, with up to an eighth spare above 1 MiB, up to half below).
 
+A message can also be inflated a budget at a time (``start``, then ``inflate(budget)``
+once per turn of the connection's loop): zlib keeps its place in the input, and
+before each pause the output leaves the shared buffer for a bytes object sized to
+what the input predicts (the output so far, scaled by the input left, plus a
+quarter, within the limit and 16 MiB), so that later slices do not copy it again.
+
 Compression backend, chosen at build time (``src/deflate_backend.h``): when
 setup.py finds ISA-L (libisal), the compressor runs on its igzip deflate
 (``COMPRESSION_BACKEND == "isal"``), several times faster than zlib's at the
@@ -140,9 +146,11 @@ cdef enum:
     OUT_RATIO = 8  # a larger one moves to a bytes object of 8x its input, at most OUT_FIRST_MAX,
     OUT_FIRST_MAX = 262144  # so that most messages need no second step,
     OUT_HALF_BELOW = 1 << 20  # which then grows by half below 1 MiB, by an eighth above
+    OUT_RESERVE_MAX = 16 << 20  # a message inflated across calls reserves what its input predicts, within this
     INFLATE_OK = 0
     INFLATE_END = 1  # the sender ended the stream (BFINAL)
     INFLATE_TOO_BIG = 2
+    INFLATE_PAUSED = 3  # the budget was spent before the message's end
 
 
 # --- zlib plumbing -----------------------------------------------------------
@@ -244,14 +252,35 @@ cdef int _out_grow(_Output *out, size_t limit) except -1:
         cap = <size_t>PY_SSIZE_T_MAX - 64
     if cap <= out.used:
         raise MemoryError()
-    if out.obj == NULL:  # a large message: from now on inflated into its result
+    return _out_resize(out, cap)  # a large message: from now on inflated into its result
+
+
+cdef int _out_resize(_Output *out, size_t cap) except -1:
+    """The output in a bytes object of ``cap`` bytes: moved out of the scratch buffer, or resized."""
+    if cap > <size_t>PY_SSIZE_T_MAX - 64:
+        cap = <size_t>PY_SSIZE_T_MAX - 64
+    if out.obj == NULL:
         out.obj = _new_bytes(NULL, <Py_ssize_t>cap)
-        memcpy(_bytes_data(out.obj), out.data, out.used)
+        if out.used:
+            memcpy(_bytes_data(out.obj), out.data, out.used)
     else:
         _PyBytes_Resize(&out.obj, <Py_ssize_t>cap)  # on failure it frees the object, sets NULL
     out.data = <unsigned char*>_bytes_data(out.obj)
     out.cap = cap
     return 0
+
+
+cdef int _out_reserve(_Output *out, size_t want) except -1:
+    """Before a pause: the output moves out of the scratch buffer (shared by every stream)
+    into a bytes object of at least ``want`` bytes, so that the turns to come need not copy
+    what is inflated already (copying up to ``max_size`` within one turn would defeat the
+    budget).  Only the pages written are touched; the end shrinks it in place."""
+    cdef size_t cap = want
+    if cap <= out.cap:
+        if out.obj != NULL or out.data == NULL:
+            return 0
+        cap = out.first if out.first > out.cap else out.cap  # out of the scratch buffer
+    return _out_resize(out, cap)
 
 
 cdef bytes _out_take(_Output *out):
@@ -493,6 +522,17 @@ cdef class Decompressor:
     cdef bint _ready
     cdef readonly int window_bits
     cdef readonly bint no_context_takeover
+    cdef readonly bint pending  # a message was started and is not all inflated yet
+    cdef readonly Py_ssize_t produced  # output bytes of the last inflate() call
+    # The message being inflated: its input (held), what is not yet handed to zlib, and the output.
+    cdef Py_buffer _view
+    cdef bint _have_view
+    cdef const unsigned char *_p
+    cdef size_t _remaining
+    cdef bint _final  # the input is the 00 00 ff ff tail
+    cdef size_t _limit
+    cdef object _max_size
+    cdef _Output _out
 
     def __init__(self, int window_bits=15, bint no_context_takeover=False):
         _check_window_bits(window_bits)
@@ -501,10 +541,13 @@ cdef class Decompressor:
             self._ready = False
         self.window_bits = window_bits
         self.no_context_takeover = no_context_takeover
+        self.produced = 0
+        self._drop_message()
 
     def __dealloc__(self):
         if self._ready:
             inflateEnd(&self._strm)
+        self._drop_message()
 
     cdef int _stream(self) except -1:
         cdef int ret
@@ -520,63 +563,86 @@ cdef class Decompressor:
         return 0
 
     def decompress(self, data, max_size):
+        self.start(data, max_size)
+        return self.inflate(0)
+
+    def start(self, data, max_size):
         # ``limit`` bytes of output prove the message is too big: zlib never produces more.
         cdef size_t limit
-        cdef Py_buffer view
+        cdef size_t n
         if max_size is None:
             limit = SIZE_MAX
         elif max_size < 0:
             raise ValueError("max_size must be >= 0 or None")
         else:
             limit = <size_t>max_size + 1 if max_size < <Py_ssize_t>(SIZE_MAX >> 1) else SIZE_MAX
+        if self.pending:
+            raise RuntimeError("a message is being inflated: inflate() it to the end, or reset()")
+        PyObject_GetBuffer(data, &self._view, PyBUF_SIMPLE)
+        self._have_view = True
         self._stream()
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        try:
-            return self._inflate_message(<const unsigned char*>view.buf, <size_t>view.len, limit, max_size)
-        finally:
-            PyBuffer_Release(&view)
+        n = <size_t>self._view.len
+        self._p = <const unsigned char*>self._view.buf
+        self._remaining = n
+        self._final = False
+        self._strm.avail_in = 0
+        self._out.obj = NULL
+        self._out.data = NULL
+        self._out.cap = 0
+        self._out.used = 0
+        self._out.first = n * OUT_RATIO if n < OUT_FIRST_MAX // OUT_RATIO else OUT_FIRST_MAX
+        self._limit = limit
+        self._max_size = max_size
+        self.pending = True
 
-    cdef bytes _inflate_message(self, const unsigned char *p, size_t n, size_t limit, object max_size):
-        cdef _Output out
+    def inflate(self, Py_ssize_t budget):
         cdef int state
-        out.obj = NULL
-        out.data = NULL
-        out.cap = 0
-        out.used = 0
-        out.first = n * OUT_RATIO if n < OUT_FIRST_MAX // OUT_RATIO else OUT_FIRST_MAX
+        cdef size_t before
+        cdef bytes result
+        if not self.pending:
+            raise RuntimeError("no message to inflate: start() one")
+        if budget < 0:
+            raise ValueError("budget must be >= 0")
+        before = self._out.used
         try:
-            state = self._inflate(p, n, limit, &out)
-            if state == INFLATE_TOO_BIG or out.used >= limit:
-                inflateReset(&self._strm)
-                raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
-            if state == INFLATE_END:
-                # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
-                # follows it is ignored and the next message starts a new stream.
-                inflateReset(&self._strm)
-                return _out_take(&out)
-            state = self._inflate(_TAIL, 4, limit, &out)
-            if state == INFLATE_TOO_BIG or out.used >= limit:
-                inflateReset(&self._strm)
-                raise ProtocolError(1009, f"decompressed message exceeds {max_size} bytes")
-            if self.no_context_takeover or state == INFLATE_END:
-                inflateReset(&self._strm)
-            return _out_take(&out)
-        finally:
-            Py_XDECREF(out.obj)  # NULL once handed over
+            state = self._inflate(<size_t>budget)
+            if state == INFLATE_TOO_BIG or self._out.used >= self._limit:
+                raise ProtocolError(1009, f"decompressed message exceeds {self._max_size} bytes")
+        except BaseException:
+            self.produced = <Py_ssize_t>(self._out.used - before)
+            self.reset()
+            raise
+        self.produced = <Py_ssize_t>(self._out.used - before)
+        if state == INFLATE_PAUSED:
+            _out_reserve(&self._out, self._expected_size())
+            return None
+        # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
+        # follows it is ignored and the next message starts a new stream.
+        if self.no_context_takeover or state == INFLATE_END:
+            inflateReset(&self._strm)
+        result = _out_take(&self._out)
+        self._drop_message()
+        return result
 
-    cdef int _inflate(self, const unsigned char *p, size_t n, size_t limit, _Output *out) except -1:
-        """Inflate ``p[:n]`` into ``out`` after its ``used`` bytes; INFLATE_* state."""
+    cdef int _inflate(self, size_t budget) except -1:
+        """Inflate the message's input, then the 00 00 ff ff tail, into ``_out``, up to
+        ``_limit`` bytes and ``budget`` more bytes (0: no budget); INFLATE_* state."""
         cdef z_stream *strm = &self._strm
-        cdef size_t remaining = n, room
+        cdef _Output *out = &self._out
+        cdef size_t limit = self._limit, room, stop
         cdef int ret
-        strm.avail_in = 0
+        stop = out.used + budget if budget and budget < SIZE_MAX - out.used else SIZE_MAX
         while True:
-            _feed(strm, &p, &remaining)
+            _feed(strm, &self._p, &self._remaining)
             if out.used >= limit:
                 return INFLATE_TOO_BIG
+            if out.used >= stop:
+                return INFLATE_PAUSED
             if out.used == out.cap:
                 _out_grow(out, limit)
             room = out.cap - out.used
+            if room > stop - out.used:
+                room = stop - out.used
             strm.next_out = out.data + out.used
             strm.avail_out = <uInt>(room if room < UINT32_MAX else UINT32_MAX)
             ret = inflate(strm, Z_SYNC_FLUSH)
@@ -584,15 +650,41 @@ cdef class Decompressor:
             if ret == Z_STREAM_END:
                 return INFLATE_END
             if ret == Z_MEM_ERROR:
-                inflateReset(strm)
                 raise MemoryError("out of memory while decompressing")
             if ret != Z_OK and ret != Z_BUF_ERROR:  # Z_DATA_ERROR, Z_NEED_DICT (no dictionary in raw deflate)
-                reason = _zlib_reason(strm, ret)
-                inflateReset(strm)
-                raise ProtocolError(1007, f"invalid compressed data: {reason}")
-            if strm.avail_out != 0 and strm.avail_in == 0 and remaining == 0:
-                return INFLATE_OK
+                raise ProtocolError(1007, f"invalid compressed data: {_zlib_reason(strm, ret)}")
+            if strm.avail_out != 0 and strm.avail_in == 0 and self._remaining == 0:
+                # This input is consumed and zlib holds no pending output.
+                if self._final:
+                    return INFLATE_OK
+                self._p = _TAIL
+                self._remaining = 4
+                self._final = True
+
+    cdef size_t _expected_size(self) noexcept:
+        """The message's size as its input predicts it: the output so far, scaled by the
+        input left, plus a quarter; within the limit and OUT_RESERVE_MAX."""
+        cdef size_t n = <size_t>self._view.len, used = self._out.used, consumed, want = used
+        cdef double predicted
+        consumed = n if self._final else n - self._remaining - self._strm.avail_in
+        if 0 < consumed < n:
+            predicted = <double>used * (<double>n / <double>consumed) * 1.25
+            want = OUT_RESERVE_MAX if predicted > OUT_RESERVE_MAX else <size_t>predicted
+        return want if want < self._limit else self._limit
+
+    cdef void _drop_message(self) noexcept:
+        if self._have_view:
+            PyBuffer_Release(&self._view)
+            self._have_view = False
+        Py_XDECREF(self._out.obj)  # NULL once handed over
+        self._out.obj = NULL
+        self._out.data = NULL
+        self._p = NULL
+        self._remaining = 0
+        self.pending = False
 
     def reset(self):
         if self._ready:
             inflateReset(&self._strm)
+        self._drop_message()
+        self._max_size = None

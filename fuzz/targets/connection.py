@@ -31,7 +31,7 @@ CLIENT, LISTENER, DEFLATE, SMALL, ECHO = 1, 2, 4, 8, 16
 KEY = b"\x37\xfa\x21\x3d"
 OPCODES = (0, 1, 2, 8, 9, 10, 3, 11)
 CLOSE_CODES = (1000, 1001, 1002, 1005, 1006, 1011, 1015, 2999, 3000, 4999, 5000, 0)
-TIMERS = ("keepalive", "close", "linger", "other")
+TIMERS = ("keepalive", "close", "linger", "other", "turn")
 
 
 class Recorder(Listener):
@@ -138,6 +138,8 @@ def run(module: Any, data: bytes) -> list:
     listener = Recorder(bool(flags & ECHO)) if flags & LISTENER else None
     conn = module.Connection(client, options, listener=listener)
     conn.clock = clock = Clock()
+    if flags & SMALL:
+        conn._inflate_per_turn = 64  # messages inflated across turns
     sink, wire = conn.sink, WireReader(client)
     peer_deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
     deflate = None
@@ -205,7 +207,7 @@ def run(module: Any, data: bytes) -> list:
                 [conn.pause_reading, conn.resume_reading, conn.pause_writing, conn.resume_writing][which],
             )
         elif op == 12:
-            name = TIMERS[r.byte() & 3]
+            name = TIMERS[r.byte() % len(TIMERS)]
             step(f"timer {name}", lambda: conn.timer_fired(name))
         elif op == 13:
             step("next_message", conn.next_message)

@@ -108,38 +108,118 @@ def test_a_finely_fragmented_message_at_max_size_passes(build) -> None:
     assert listener.messages[-1] == b"next"
 
 
-def test_inflation_per_read_is_bounded_then_continues_next_turn(build) -> None:
-    """Deflated zeros: ~1 KiB on the wire, 1 MiB to inflate. A listener gets one per turn."""
+class CountingDecompressor:
+    """The session's decompressor, with each inflate() call's output recorded."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.calls: list[int] = []
+
+    def start(self, data, max_size) -> None:
+        self.real.start(data, max_size)
+
+    def inflate(self, budget: int):
+        try:
+            return self.real.inflate(budget)
+        finally:
+            self.calls.append(self.real.produced)
+
+    def reset(self) -> None:
+        self.real.reset()
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+
+def counted(session) -> CountingDecompressor:
+    session.decompressor = counting = CountingDecompressor(session.decompressor)
+    return counting
+
+
+def run_turns(conn, counting: CountingDecompressor, listener: Recorder) -> list[tuple[int, int]]:
+    """Fire the "turn" timer while one is asked for: (bytes inflated, messages delivered) per turn."""
+    turns = []
+    while conn.timers and conn.timers.pop("turn", None) is not None:
+        calls, delivered = len(counting.calls), len(listener.messages)
+        conn.timer_fired("turn")
+        turns.append((sum(counting.calls[calls:]), len(listener.messages) - delivered))
+    return turns
+
+
+def test_inflation_per_turn_is_bounded_within_a_message(build) -> None:
+    """Deflated zeros: ~1 KiB on the wire, 1 MiB to inflate. Each turn of the loop inflates
+    at most INFLATE_PER_TURN, resuming the message where the last turn stopped."""
     server, client = deflate_pair()
-    max_size = 1 << 20
+    max_size, budget = 1 << 20, _connection_py.INFLATE_PER_TURN
+    assert budget < max_size // 4  # a bomb takes several turns
     listener = Recorder()
     conn = open_conn(build, max_size=max_size, deflate=server, listener=listener)
+    counting = counted(server)
     bombs = [client.compress(bytes([i]) * max_size) for i in range(5)]
     conn.data_received(b"".join(peer_frame(conn, OP_BINARY, b, rsv1=True) for b in bombs))
-    per_turn = -(-_connection_py.INFLATE_PER_TURN // max_size)
-    assert len(listener.messages) == per_turn
-    assert conn.timers["turn"] == 0 and not conn.sink.reading  # the rest waits, still compressed
-    turns = 0
-    while conn.timers and conn.timers.pop("turn", None) is not None:
-        conn.timer_fired("turn")
-        turns += 1
+    assert sum(counting.calls) == budget and listener.messages == []
+    assert conn.timers["turn"] == 0 and not conn.sink.reading  # the rest waits, the first bomb started
+    turns = run_turns(conn, counting, listener)
     assert listener.messages == [bytes([i]) * max_size for i in range(5)]
-    assert turns == 5 - per_turn
+    assert all(inflated <= budget for inflated, _ in turns)
+    assert len(turns) == -(-5 * max_size // budget)  # every turn but the last inflated the whole budget
     assert conn.sink.reading and conn.state == build.State.OPEN
 
 
-def test_closing_drops_compressed_frames_held_for_the_next_turn(build) -> None:
+def test_many_small_compressed_messages_share_a_turn(build) -> None:
+    server, client = deflate_pair()
+    listener = Recorder()
+    conn = open_conn(build, deflate=server, listener=listener)
+    counting = counted(server)
+    budget = _connection_py.INFLATE_PER_TURN
+    size = budget // 8 + 1  # eight and a bit per turn
+    messages = [bytes([i]) * size for i in range(20)]
+    conn.data_received(b"".join(peer_frame(conn, OP_BINARY, client.compress(m), rsv1=True) for m in messages))
+    assert len(listener.messages) == 7  # the eighth is cut by the budget, 7 bytes short
+    turns = run_turns(conn, counting, listener)
+    assert listener.messages == messages
+    assert [n for n, _ in turns] == [budget] * (len(turns) - 1) + [20 * size - budget * len(turns)]
+    assert all(delivered >= 7 for _, delivered in turns[:-1])
+
+
+def test_closing_drops_a_message_inflated_across_turns(build) -> None:
     server, client = deflate_pair()
     listener = Recorder()
     conn = open_conn(build, deflate=server, listener=listener)
     bomb = client.compress(bytes(1 << 20))
     conn.data_received(peer_frame(conn, OP_BINARY, bomb, rsv1=True) * 3)
-    assert len(listener.messages) == 1
+    assert listener.messages == [] and server.decompressor.pending  # the first bomb, started
     conn.close(1000)
-    assert len(listener.messages) == 1  # our close is sent: the held-back data is ignored
+    assert listener.messages == []  # our close is sent: the held-back data is ignored
+    assert not server.decompressor.pending  # and the partly inflated message freed
     assert conn.sink.reading  # closing reads, for the peer's close frame
     conn.data_received(peer_frame(conn, OP_CLOSE, (1000).to_bytes(2, "big")))
     assert conn.close_code == 1000
+
+
+def test_failing_drops_a_message_inflated_across_turns(build) -> None:
+    server, client = deflate_pair()
+    conn = open_conn(build, deflate=server, listener=Recorder())
+    conn.data_received(peer_frame(conn, OP_BINARY, client.compress(bytes(1 << 20)), rsv1=True))
+    assert server.decompressor.pending
+    conn.fail(1008, "policy")
+    assert not server.decompressor.pending and conn.close_code == 1008
+
+
+def test_bomb_past_max_size_fails_across_turns(build) -> None:
+    server, client = deflate_pair()
+    max_size = 1 << 20
+    listener = Recorder()
+    conn = open_conn(build, max_size=max_size, deflate=server, listener=listener)
+    conn.data_received(peer_frame(conn, OP_BINARY, client.compress(bytes(2 * max_size)), rsv1=True))
+    turns = 0
+    while conn.timers and conn.timers.pop("turn", None) is not None:
+        conn.timer_fired("turn")
+        turns += 1
+    assert turns == max_size // _connection_py.INFLATE_PER_TURN  # 1009 within the turn that passes max_size
+    assert conn.close_code == 1009 and not server.decompressor.pending
+    assert [type(e).__name__ for e in listener.errors] == ["ProtocolError"]
+    assert close_code(sent(conn)) == 1009
 
 
 def test_a_failed_connection_reads_a_flood_once_per_linger_check(build) -> None:

@@ -4,7 +4,7 @@ node_ws_echo.js for Node's ws; node.py installs ws + bufferutil on first use).""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 
@@ -217,6 +217,12 @@ if _BASELINE:
         f"fastws (C) from {_BASELINE} (FASTWS_BENCH_BASELINE), for before/after comparisons",
         # PYTHONSAFEPATH: the working directory (this checkout) must not come first on sys.path.
         env={"FASTWS_PURE": "0", "PYTHONPATH": _BASELINE, "PYTHONSAFEPATH": "1"},
+    )
+    SERVERS["fastws-baseline-deflate"] = replace(
+        SERVERS["fastws-baseline"],
+        name="fastws-baseline-deflate",
+        description=f"fastws (C) from {_BASELINE} with permessage-deflate, as fastws-deflate",
+        args=("--deflate", "equal"),
     )
 
 # ``--servers uvicorn``: the ASGI echo app under uvicorn with each WebSocket implementation.

@@ -88,7 +88,6 @@ _QUOTED = re.compile(r'"((?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\
 _QUOTED_PAIR = re.compile(r"\\(.)")
 # End of the head. llhttp rejects bare LF itself; matching it here lets such a
 # request fail fast with 400 instead of waiting for the size limit.
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
 _ZEROS = re.compile(r"0+")
 # What parse_uri lets into a Host header: an RFC 3986 reg-name / IPv4, or an
@@ -400,6 +399,17 @@ class _Collector:
         self.message_done = True
 
 
+def _head_end(data: bytearray, start: int, stop: int) -> int:
+    """Where the head's blank line ends (CR LF CR LF, or bare LFs: LF CR? LF), searched from
+    ``start`` up to ``stop``; -1 if not there. Two memchr-speed searches: a regular expression
+    (\\r?\\n\\r?\\n) took ~15 ns a byte, 1 ms per oversized request."""
+    lf_lf = data.find(b"\n\n", start, stop)
+    lf_cr_lf = data.find(b"\n\r\n", start, stop if lf_lf < 0 else lf_lf + 3)
+    if lf_cr_lf >= 0:
+        return lf_cr_lf + 3
+    return lf_lf + 2 if lf_lf >= 0 else -1
+
+
 class _HeadBuffer:
     """Accumulates bytes until the blank line ending an HTTP head, enforcing the size limit."""
 
@@ -413,16 +423,18 @@ class _HeadBuffer:
     def feed(self, data: bytes) -> tuple[bytes, bytes] | None:
         """Add ``data``; return ``(head, rest)`` once the head is complete."""
         self.data += data
-        # Resume 3 bytes back: the terminator (up to 4 bytes) may straddle chunks.
-        m = _HEAD_END.search(self.data, max(0, self.scanned - 3))
-        if m is None:
+        # Resume 2 bytes back: the blank line (LF CR LF or LF LF) may straddle chunks. Past
+        # max_size the head is too large anyway: a flood of header bytes is not scanned.
+        start, stop = max(0, self.scanned - 2), self.max_size + 2
+        end = _head_end(self.data, start, stop)
+        if end < 0:
             self.scanned = len(self.data)
             if len(self.data) > self.max_size:
                 raise self.too_large()
             return None
-        if m.end() > self.max_size:
+        if end > self.max_size:
             raise self.too_large()
-        head, rest = bytes(self.data[: m.end()]), bytes(self.data[m.end() :])
+        head, rest = bytes(self.data[:end]), bytes(self.data[end:])
         self.data = bytearray()
         return head, rest
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import json_messages
@@ -100,12 +101,25 @@ class Listener:
         """The write buffer drained: sending may resume."""
 
 
+# Listener classes whose callbacks were found to be plain functions: a class is inspected
+# once, not once per connection (inspect's checks cost ~100 µs per listener).
+_CHECKED: weakref.WeakSet[type] = weakref.WeakSet()
+
+
 def check_listener(listener: Any) -> None:
     """TypeError if ``listener`` (a Listener subclass or instance) has a coroutine callback."""
-    for name in CALLBACKS:
-        method = getattr(listener, name, None)
+    cls = listener if isinstance(listener, type) else type(listener)
+    if cls not in _CHECKED:
+        _check_callbacks(cls, {name: getattr(cls, name, None) for name in CALLBACKS})
+        _CHECKED.add(cls)
+    own = None if listener is cls else getattr(listener, "__dict__", None)
+    if own:  # callbacks set on the instance itself
+        _check_callbacks(cls, {name: own[name] for name in CALLBACKS if name in own})
+
+
+def _check_callbacks(owner: type, callbacks: dict[str, Any]) -> None:
+    for name, method in callbacks.items():
         if method is not None and (inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)):
-            owner = listener if isinstance(listener, type) else type(listener)
             raise TypeError(
                 f"{owner.__name__}.{name} is a coroutine function: listener callbacks are called, "
                 "never awaited; make it a plain def (start a task for slow work) or use an async handler"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from fastws.handshake import (
     Headers,
     Negotiated,
     ServerHandshake,
+    _HeadBuffer,
     accept_key,
     basic_auth_header,
     build_client_request,
@@ -319,6 +321,29 @@ def test_oversized_head_is_431():
     assert info.value.status == 431
     # Configurable: the same request passes with a higher limit.
     assert ServerHandshake(max_head_size=16384).feed(big) is not None
+
+
+@given(st.binary(max_size=40).map(lambda b: bytes(b"\r\nab"[x % 4] for x in b)), st.data())
+def test_head_ends_at_the_first_blank_line_whatever_the_chunks(head: bytes, data) -> None:
+    """The blank line is CR LF CR LF or the bare-LF forms (LF CR? LF), found wherever the
+    chunks split it; the oracle is the regular expression the search replaced."""
+    match = re.search(rb"\r?\n\r?\n", head)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(head)), max_size=4)))
+    buffer, result = _HeadBuffer(1 << 20, "request", 431), None
+    for chunk in (head[a:b] for a, b in zip([0, *cuts], [*cuts, len(head)])):
+        result = result or buffer.feed(chunk)
+    if match is None:
+        assert result is None
+    else:
+        assert result is not None and result[0] == head[: match.end()]
+
+
+def test_header_flood_is_not_scanned_past_the_limit() -> None:
+    """A head that never ends is refused once past max_head_size, whatever was sent with it."""
+    parser = ServerHandshake(max_head_size=1024)
+    with pytest.raises(InvalidHandshake) as info:
+        parser.feed(b"GET / HTTP/1.1\r\nX: " + b"a" * 1_000_000 + b"\r\n\r\n")
+    assert info.value.status == 431
 
 
 def test_head_exactly_at_limit_passes():

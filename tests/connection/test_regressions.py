@@ -21,6 +21,7 @@ import fastws
 from fastws import Listener, connect, serve
 from fastws.constants import OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT
 from fastws.echo import EchoListener
+from fastws.listener import check_listener
 from fastws.exceptions import ConnectionClosed, InvalidState
 
 pytestmark = pytest.mark.timeout(60)
@@ -390,6 +391,24 @@ def test_b9_coroutine_listener_callbacks_are_refused(run, impl) -> None:
                 await connect(f"ws://127.0.0.1:{port_of(server)}/", listener=lambda: AsyncListener())
 
     run(main())
+
+
+def test_b9_coroutine_callbacks_set_on_an_instance_are_refused() -> None:
+    """Classes are inspected once (not per connection); a callback an instance sets itself still is."""
+    listener = EchoListener()
+    check_listener(listener)
+    check_listener(EchoListener())  # the class is known good now: still fine
+
+    async def on_message(ws: Any, message: Any) -> None:
+        pass
+
+    listener.on_message = on_message  # type: ignore[method-assign]
+    with pytest.raises(TypeError, match=r"EchoListener\.on_message is a coroutine function"):
+        check_listener(listener)
+    with pytest.raises(TypeError, match=r"AsyncListener\.on_message is a coroutine function"):
+        check_listener(AsyncListener())  # a bad class is refused every time, not remembered as checked
+    with pytest.raises(TypeError, match=r"AsyncListener\.on_message is a coroutine function"):
+        check_listener(AsyncListener())
 
 
 def test_serve_and_connect_take_a_listener_class_or_factory(run, impl) -> None:

@@ -532,8 +532,14 @@ def hostile(seconds: float, counts: dict[str, int], max_size: int = 1 << 20, cpu
         time.sleep(1.0)
         after = server.stats()
         hwm = after["hwm_kib"]
+        # Unloaded again, once the attack is over: the good client's own figure moves by
+        # tens of µs from one run to the next here; the ratio is to the mean of both.
+        unloaded_after = run_probe(server.port, probe_s, cpu)
+        base = (unloaded["rtt_p50_us"] + unloaded_after["rtt_p50_us"]) / 2
         result.update(
-            unloaded=unloaded, loaded=loaded, attackers=counts, outcomes=tally.counts,
+            unloaded=unloaded, loaded=loaded, unloaded_after=unloaded_after,
+            rtt_p50_ratio=round(loaded["rtt_p50_us"] / base, 2) if base else None,
+            attackers=counts, outcomes=tally.counts,
             rss_before_kib=before["rss_kib"], rss_peak_kib=peak["rss_kib"], rss_hwm_kib=hwm,
             rss_after_kib=after["rss_kib"], connections_peak=peak["connections"], after=after,
             server_cpu_s=round(after["cpu_s"] - before["cpu_s"], 2), attack_s=seconds,

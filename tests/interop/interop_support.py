@@ -169,17 +169,28 @@ class ConnRecord:
     error: str | None = None
 
 
+class CountingDecompressor:
+    """A session's decompressor that counts the messages it starts inflating (each one, once,
+    however many turns of the loop it takes)."""
+
+    def __init__(self, real: Any, rec: ConnRecord) -> None:
+        self.real, self.rec = real, rec
+
+    def start(self, data: Any, max_size: Any) -> None:
+        self.rec.inflated += 1
+        self.real.start(data, max_size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
 def instrument(ws: fastws.WebSocket, rec: ConnRecord) -> None:
     """Count the messages that went through the deflate session, i.e. had RSV1 on the wire."""
     session = ws._deflate
     if session is None:
         return
     rec.session = repr(session)
-    decompress, compress, compress_fragment = session.decompress, session.compress, session.compress_fragment
-
-    def counting_decompress(data: Any, max_size: Any) -> Any:
-        rec.inflated += 1
-        return decompress(data, max_size)
+    compress, compress_fragment = session.compress, session.compress_fragment
 
     def counting_compress(data: Any) -> Any:
         rec.deflated += 1
@@ -189,7 +200,7 @@ def instrument(ws: fastws.WebSocket, rec: ConnRecord) -> None:
         rec.deflated += 1
         return compress_fragment(data, final)
 
-    session.decompress = counting_decompress
+    session.decompressor = CountingDecompressor(session.decompressor, rec)
     session.compress = counting_compress
     session.compress_fragment = counting_compress_fragment
 

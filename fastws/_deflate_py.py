@@ -141,8 +141,8 @@ class Decompressor:
             limit = max_size + 1
         if self.pending:
             raise RuntimeError("a message is being inflated: inflate() it to the end, or reset()")
-        view = memoryview(data).cast("B")  # type: ignore[arg-type]
         self._stream()
+        view = memoryview(data).cast("B")  # type: ignore[arg-type]
         self._input, self._pos, self._tail, self._final = view, 0, None, False
         # Output is taken in bounded chunks into one growing buffer, so at most about
         # max_size bytes are ever held (a bomb is stopped at the limit) and an accepted

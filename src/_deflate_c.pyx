@@ -578,9 +578,9 @@ cdef class Decompressor:
             limit = <size_t>max_size + 1 if max_size < <Py_ssize_t>(SIZE_MAX >> 1) else SIZE_MAX
         if self.pending:
             raise RuntimeError("a message is being inflated: inflate() it to the end, or reset()")
+        self._stream()
         PyObject_GetBuffer(data, &self._view, PyBUF_SIMPLE)
         self._have_view = True
-        self._stream()
         n = <size_t>self._view.len
         self._p = <const unsigned char*>self._view.buf
         self._remaining = n

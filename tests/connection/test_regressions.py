@@ -184,6 +184,60 @@ def test_b3_full_queue_does_not_inflate_what_was_read(run, impl) -> None:
     run(main())
 
 
+def test_b3_a_bomb_is_inflated_a_slice_per_turn_while_others_are_served(run, impl) -> None:
+    """A 16 MiB bomb (72 KiB on the wire) takes many turns of the loop, 64 KiB each: another
+    connection's echoes go on meanwhile (inflated in one call, the loop was held ~8 ms), and
+    recv() cancelled again and again mid-message loses nothing."""
+    max_size = 16 * MiB
+
+    async def main() -> None:
+        delivered: list[Any] = []
+        echoes = timeouts = 0
+
+        async def handler(ws: Any) -> None:
+            nonlocal timeouts
+            if ws.request.path == "/echo":
+                async for message in ws:
+                    await ws.send(message)
+                return
+            while len(delivered) < 2:
+                try:  # times out (cancelling recv) while the message is inflated
+                    message = await asyncio.wait_for(ws.recv(), 0.0005)
+                except asyncio.TimeoutError:
+                    timeouts += 1
+                    continue
+                delivered.append((message == bytes(max_size), echoes))
+
+        async with serve(handler, "127.0.0.1", 0, max_size=max_size) as server:
+            good = await connect(f"ws://127.0.0.1:{port_of(server)}/echo", compression=None)
+            peer = await RawPeer.connect(port_of(server), extensions=b"permessage-deflate")
+            bomb = peer.frame(OP_BINARY, deflate_raw(bytes(max_size)), rsv1=True)
+            assert len(bomb) < 128 * 1024  # level 1: ~72 KiB
+            stop = asyncio.Event()
+
+            async def echo_loop() -> None:
+                nonlocal echoes
+                while not stop.is_set():
+                    await good.send(b"x" * 100)
+                    assert await asyncio.wait_for(good.recv(), 5) == b"x" * 100
+                    echoes += 1
+
+            task = asyncio.create_task(echo_loop())
+            await until(lambda: echoes > 0)
+            before = echoes
+            peer.write(bomb * 2)
+            await until(lambda: len(delivered) == 2, timeout=30)
+            stop.set()
+            await task
+            assert [ok for ok, _ in delivered] == [True, True]  # whole, once each, despite the timeouts
+            assert timeouts > 0  # the cancellations did happen
+            assert delivered[0][1] - before >= 20, (before, delivered)  # echoes while the first one inflated
+            await good.close()
+            peer.abort()
+
+    run(main())
+
+
 # --- B4: pongs respect backpressure; so does the echo server --------------------------------------
 
 

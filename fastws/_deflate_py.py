@@ -118,9 +118,8 @@ class Decompressor:
         self.window_bits = window_bits
         self.no_context_takeover = bool(no_context_takeover)
         self._zobj = None
-        self.pending = False  # a message was started and is not all inflated yet
         self.produced = 0  # output bytes of the last inflate() call
-        self._drop_message()
+        self._drop_message()  # pending: a message was started and is not all inflated yet
 
     def _stream(self):
         if self._zobj is None:
@@ -159,13 +158,11 @@ class Decompressor:
         before = out.tell()
         try:
             state = self._inflate(budget)
-        except zlib.error as exc:
+        except BaseException as exc:
             self.produced = out.tell() - before
             self.reset()
-            raise ProtocolError(1007, f"invalid compressed data: {_zlib_reason(exc)}") from None
-        except ProtocolError:
-            self.produced = out.tell() - before
-            self.reset()
+            if isinstance(exc, zlib.error):
+                raise ProtocolError(1007, f"invalid compressed data: {_zlib_reason(exc)}") from None
             raise
         self.produced = out.tell() - before
         if state == _INFLATE_PAUSED:

@@ -681,10 +681,10 @@ cdef class Decompressor:
         self._out.data = NULL
         self._p = NULL
         self._remaining = 0
+        self._max_size = None
         self.pending = False
 
     def reset(self):
         if self._ready:
             inflateReset(&self._strm)
         self._drop_message()
-        self._max_size = None

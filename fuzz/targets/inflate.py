@@ -6,8 +6,9 @@ then ``inflate(budget)`` until it returns it; budget 0: at once), as a connectio
 does across turns of its loop. For each message both must give the same bytes or
 the same close code (1009 beyond the limit, 1007 for corrupt data) after the same
 pieces, never more than ``max_size`` bytes nor a piece past the budget; after an
-error both are reset (as a failing connection leaves them) and go on with the next message. A message that inflated is also compressed again by
-each compressor and must inflate back in the other implementation.
+error both are reset (as a failing connection leaves them) and go on with the next
+message. A message that inflated is also compressed again by each compressor and
+must inflate back in the other implementation.
 """
 
 from __future__ import annotations

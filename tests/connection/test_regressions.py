@@ -185,7 +185,7 @@ def test_b3_full_queue_does_not_inflate_what_was_read(run, impl) -> None:
 
 
 def test_b3_a_bomb_is_inflated_a_slice_per_turn_while_others_are_served(run, impl) -> None:
-    """A 16 MiB bomb (72 KiB on the wire) takes many turns of the loop, 64 KiB each: another
+    """A 16 MiB bomb (72 KiB on the wire) takes many turns of the loop, 16 KiB each: another
     connection's echoes go on meanwhile (inflated in one call, the loop was held ~8 ms), and
     recv() cancelled again and again mid-message loses nothing."""
     max_size = 16 * MiB
@@ -234,6 +234,123 @@ def test_b3_a_bomb_is_inflated_a_slice_per_turn_while_others_are_served(run, imp
             assert delivered[0][1] - before >= 20, (before, delivered)  # echoes while the first one inflated
             await good.close()
             peer.abort()
+
+    run(main())
+
+
+class RecordingDecompressor:
+    """A session's decompressor that records, per inflate() call, the loop iteration
+    (``clock[0]``, advanced by a call_soon chain) and the bytes it produced."""
+
+    def __init__(self, real: Any, clock: list[int]) -> None:
+        self.real, self.clock = real, clock
+        self.calls: list[tuple[int, int]] = []
+
+    def start(self, data: bytes, max_size: Any) -> None:
+        self.real.start(data, max_size)
+
+    def inflate(self, budget: int) -> Any:
+        try:
+            return self.real.inflate(budget)
+        finally:
+            self.calls.append((self.clock[0], self.real.produced))
+
+    def reset(self) -> None:
+        self.real.reset()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_b3_bombs_on_several_connections_share_one_inflate_budget_per_iteration(run, impl) -> None:
+    """Four connections inflating bombs at once: their turns come in order from one queue per
+    loop, and all of them together inflate at most one budget per iteration of the loop (each
+    connection having its own turn every iteration, the loop carried four slices per iteration,
+    and every other client waited for all four). Each message still arrives whole."""
+    from fastws.protocol import INFLATE_PER_ITERATION
+
+    peers_n, max_size = 4, 4 * MiB
+    per_turn = fastws.connection.Connection(False, fastws.Options(), fastws.connection.MemorySink())._inflate_per_turn
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        clock = [0]
+        ready: list[RecordingDecompressor] = []
+        received: list[bool] = []
+        ticking = True
+
+        def tick() -> None:
+            clock[0] += 1
+            if ticking:
+                loop.call_soon(tick)
+
+        async def handler(ws: Any) -> None:
+            session = ws._deflate
+            session.decompressor = recording = RecordingDecompressor(session.decompressor, clock)
+            ready.append(recording)
+            received.append(await ws.recv() == bytes(max_size))
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, max_size=max_size) as server:
+            peers = [await RawPeer.connect(port_of(server), extensions=b"permessage-deflate") for _ in range(peers_n)]
+            await until(lambda: len(ready) == peers_n)
+            loop.call_soon(tick)
+            for peer in peers:
+                peer.write(peer.frame(OP_BINARY, deflate_raw(bytes(max_size)), rsv1=True))
+            await until(lambda: len(received) == peers_n, timeout=30)
+            ticking = False
+            assert received == [True] * peers_n
+            assert sum(produced for r in ready for _, produced in r.calls) == peers_n * max_size
+            # A connection's first slice comes in its read; the rest in turns, which stop
+            # once an iteration's budget is spent (the last one served may take a whole turn).
+            per_iteration: dict[int, int] = {}
+            for recording in ready:
+                for iteration, produced in recording.calls[1:]:
+                    per_iteration[iteration] = per_iteration.get(iteration, 0) + produced
+            over = {i: n for i, n in per_iteration.items() if n > INFLATE_PER_ITERATION + per_turn}
+            assert not over, over
+            assert len(per_iteration) >= (peers_n * max_size - peers_n * per_turn) // (INFLATE_PER_ITERATION + per_turn)
+            # In order: the connections finish within a few iterations of one another.
+            ends = sorted(recording.calls[-1][0] for recording in ready)
+            assert ends[-1] - ends[0] <= 2 * peers_n, ends
+            for peer in peers:
+                peer.abort()
+
+    run(main())
+
+
+def test_b3_a_connection_dropped_while_waiting_for_its_turn_leaves_the_queue(run, impl) -> None:
+    """Two bombs inflating; the server aborts one connection mid-message: the other's message
+    still arrives whole, the dropped one's partial message is freed at once (not when the
+    connection object goes), and the loop's turn queue drains."""
+    max_size = 8 * MiB
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        opened: list[Any] = []
+        received: list[bool] = []
+
+        async def handler(ws: Any) -> None:
+            opened.append(ws)
+            try:
+                received.append(await ws.recv() == bytes(max_size))
+            except ConnectionClosed:
+                pass
+
+        async with serve(handler, "127.0.0.1", 0, max_size=max_size) as server:
+            peers = [await RawPeer.connect(port_of(server), extensions=b"permessage-deflate") for _ in range(2)]
+            await until(lambda: len(opened) == 2)
+            for peer in peers:
+                peer.write(peer.frame(OP_BINARY, deflate_raw(bytes(max_size)), rsv1=True))
+            dropped = opened[0] if opened[0].remote_address[1] == peers[0].writer.get_extra_info("sockname")[1] else opened[1]
+            await until(lambda: dropped._deflate.decompressor.pending)
+            dropped.abort()
+            await asyncio.wait_for(dropped.wait_closed(), 5)
+            assert not dropped._deflate.decompressor.pending
+            await until(lambda: received == [True], timeout=30)
+            queue = loop._fastws_turns  # type: ignore[attr-defined]
+            await until(lambda: not queue.waiting and not queue.scheduled)
+            peers[1].abort()
 
     run(main())
 

@@ -161,7 +161,7 @@ class WebSocket(Connection, asyncio.BufferedProtocol):
         # Created when first needed: an idle connection holds none of them.
         self._drain_waiters: Optional[list[asyncio.Future[None]]] = None
         self._ping_waiters: Optional[dict[bytes, asyncio.Future[float]]] = None
-        self._timers: Optional[dict[str, asyncio.Handle]] = None
+        self._timers: Optional[dict[str, Union[asyncio.Handle, _Turn]]] = None
 
     def __repr__(self) -> str:
         side = "client" if self.client else "server"

@@ -343,7 +343,11 @@ def test_b3_a_connection_dropped_while_waiting_for_its_turn_leaves_the_queue(run
             for peer in peers:
                 peer.write(peer.frame(OP_BINARY, deflate_raw(bytes(max_size)), rsv1=True))
             dropped = opened[0] if opened[0].remote_address[1] == peers[0].writer.get_extra_info("sockname")[1] else opened[1]
-            await until(lambda: dropped._deflate.decompressor.pending)
+            for _ in range(100_000):  # polled every iteration: the message takes ~1,000 of them
+                if dropped._deflate.decompressor.pending:
+                    break
+                await asyncio.sleep(0)
+            assert dropped._deflate.decompressor.pending
             dropped.abort()
             await asyncio.wait_for(dropped.wait_closed(), 5)
             assert not dropped._deflate.decompressor.pending

@@ -155,6 +155,26 @@ def parse_params(params: ExtensionParams, *, offer: bool) -> DeflateParams:
     lower-cased and values unquoted, as :func:`fastws.handshake.parse_extensions`
     returns them.
     """
+    key = (tuple(params), offer)
+    try:
+        known = _PARSED_PARAMS.get(key)
+    except TypeError:  # not (name, value) tuples: parsed, not kept
+        return _parse_params(params, offer)
+    if known is not None:
+        return known
+    parsed = _parse_params(params, offer)
+    if len(_PARSED_PARAMS) < _PARSED_PARAMS_MAX:
+        _PARSED_PARAMS[key] = parsed
+    return parsed
+
+
+# Decoded parameter lists (immutable results): a handshake re-parsed the same few offers
+# (3 µs each, most of it the frozen dataclass); invalid ones raise every time, not kept.
+_PARSED_PARAMS: dict[tuple[tuple[tuple[str, str | None], ...], bool], DeflateParams] = {}
+_PARSED_PARAMS_MAX = 256
+
+
+def _parse_params(params: ExtensionParams, offer: bool) -> DeflateParams:
     seen: set[str] = set()
     values: dict[str, object] = {}
     for name, value in params:

@@ -1055,6 +1055,28 @@ def answer(header: str, **options) -> str | None:
 
 
 class TestServerNegotiation:
+    def test_remembered_parameters_decode_as_the_first_time(self):
+        """Decoded parameter lists are remembered: the same answer again, invalid ones refused
+        every time, and lists of lists (unhashable) still decoded."""
+        for params, offer in (([("client_max_window_bits", None)], True), ([("server_max_window_bits", "10")], False)):
+            first = pmd.parse_params(params, offer=offer)
+            assert pmd.parse_params(list(params), offer=offer) is first
+            assert pmd.parse_params([list(p) for p in params], offer=offer) == first
+        for _ in range(2):
+            with pytest.raises(ValueError, match="needs a value"):
+                pmd.parse_params([("server_max_window_bits", None)], offer=True)
+        import itertools
+
+        combos = itertools.product(range(8, 16), [*map(str, range(8, 16)), None], (False, True), (False, True))
+        for (server_bits, client_bits, server_reset, offer) in combos:  # 256 x 2 distinct lists
+            params = [("server_max_window_bits", str(server_bits)), ("client_max_window_bits", client_bits)]
+            if server_reset:
+                params.append(("server_no_context_takeover", None))
+            if client_bits is None and not offer:
+                continue  # a value is required in an answer
+            assert pmd.parse_params(params, offer=offer) == pmd._parse_params(params, offer)
+        assert len(pmd._PARSED_PARAMS) <= pmd._PARSED_PARAMS_MAX
+
     def test_rfc_examples(self):
         # RFC 7692 §5.1 / §7.1: the plain offer, accepted with no parameters.
         assert answer("permessage-deflate") == "permessage-deflate"

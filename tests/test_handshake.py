@@ -528,6 +528,37 @@ def test_extension_parser_never_crashes(value):
         assert parse_extensions([format_extensions(offers)]) == offers
 
 
+@given(st.text(alphabet=st.sampled_from(list('ab=;,"\\ \t-_1\x00\u00e9')), max_size=40))
+def test_remembered_extension_values_parse_as_the_first_time(value):
+    """Parsed values are remembered: the second parse gives what the parser itself gives,
+    in fresh lists (a caller may change them), and a malformed value fails every time."""
+    from fastws.handshake import _parse_extension_field
+
+    try:
+        direct = _parse_extension_field(value)
+    except InvalidHandshake as exc:
+        for _ in range(2):
+            with pytest.raises(InvalidHandshake) as info:
+                parse_extensions([value])
+            assert info.value.reason == exc.reason
+        return
+    first = parse_extensions([value])
+    assert first == direct
+    for name, params in first:
+        params.append(("changed", None))
+    first.append(("changed", []))
+    assert parse_extensions([value]) == direct
+    assert parse_extensions([value, value]) == direct + direct
+
+
+def test_remembered_extension_values_are_bounded():
+    from fastws import handshake
+
+    for i in range(handshake._PARSED_FIELDS_MAX + 50):
+        assert parse_extensions([f"x-{i}; n={i}"]) == [(f"x-{i}", [("n", str(i))])]
+    assert len(handshake._PARSED_FIELDS) <= handshake._PARSED_FIELDS_MAX
+
+
 def test_format_extensions():
     assert format_extensions([("a", []), ("b", [("x", None), ("y", "1")])]) == "a, b; x; y=1"
     with pytest.raises(ValueError):

@@ -663,7 +663,8 @@ class ClientHandshake:
         return Response(
             status=self._parser.get_status_code(),
             reason=collector.status.decode("latin-1"),
-            headers=collector.headers,
+            # A copy: the parser goes on into a rejection's body (and its trailers).
+            headers=Headers(collector.headers.multi_items()),
             http_version=self._parser.get_http_version(),
         )
 
@@ -814,7 +815,7 @@ def _join_head(lines: list[str], headers: Iterable[tuple[str, str]]) -> bytes:
     return "\r\n".join(lines).encode("latin-1")
 
 
-_101_START = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"  # checked once, here
+_101_START = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
 
 
 def build_response_101(

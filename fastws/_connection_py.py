@@ -486,7 +486,8 @@ class Connection:
         return message
 
     def _drop_inflating(self) -> None:
-        """A message partly inflated will not be finished (failed, or after our close): free it."""
+        """A message partly inflated will not be finished (failed, after our close, or the
+        connection lost while it waited for its turn): free it."""
         if self._deflate is not None and self._deflate.decompressor.pending:
             self._deflate.decompressor.reset()
 

@@ -107,7 +107,7 @@ class _TurnQueue:
             try:
                 loop._fastws_turns = queue  # type: ignore[attr-defined]
             except AttributeError:
-                pass  # a loop that takes no attributes: a queue per turn, a turn per iteration each
+                pass  # a loop that takes no attributes: a queue per turn (no shared budget)
         return queue
 
     def add(self, ws: WebSocket) -> _Turn:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Generator, Iterable, Optional, Sequence, Union
 
 from . import deflate as deflate_module
+from .admission import DEFAULT_SHARE as DEFAULT_HANDSHAKE_SHARE
+from .admission import HandshakeGate
 from . import handshake
 from .constants import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
 from .exceptions import ConnectionClosed, InvalidHandshake
@@ -147,6 +149,7 @@ class ServerConnection(WebSocket):
         )
         self._open_timer: Optional[asyncio.TimerHandle] = None
         self._request_done = False
+        self._paced: Optional[bytearray] = None  # what came while waiting for a handshake turn
         self._early_data = bytearray()  # frames pipelined while an async hook runs
         self._hook_task: Optional[asyncio.Task[Optional[HTTPResponse]]] = None
         self.handler_task: Optional[asyncio.Task[Any]] = None
@@ -165,6 +168,8 @@ class ServerConnection(WebSocket):
 
     def connection_lost(self, exc: Optional[Exception] = None) -> None:
         self.server._connections.discard(self)
+        if self._failed and self.server.gate is not None:
+            self.server.gate.failed()  # we failed it: a protocol error, a limit
         if self._open_timer is not None:
             self._open_timer.cancel()
         if self._hook_task is not None:
@@ -178,6 +183,31 @@ class ServerConnection(WebSocket):
             self.transport.abort()
 
     def _handshake_data(self, data: bytes) -> None:
+        paced = self._paced
+        if paced is not None:
+            # Waiting for its turn. Reading goes on, so that a client that leaves is seen
+            # at once; past max_head_size the request is refused now (431: no parsing).
+            paced += data
+            if len(paced) > self.server.max_head_size:
+                self._paced_turn()
+            return
+        gate = self.server.gate
+        if gate is None or not gate.armed:
+            self._handshake_now(data)
+        elif gate.admits():
+            gate.run(lambda: self._handshake_now(data))
+        else:
+            self._paced = bytearray(data)  # a flood of failing connections: wait for a turn
+            gate.wait(self._paced_turn)
+
+    def _paced_turn(self) -> None:
+        data, self._paced = self._paced, None
+        transport = self.transport
+        if data is None or transport is None or transport.is_closing():
+            return  # refused already, or gone meanwhile (open_timeout, or the peer left)
+        self._handshake_now(bytes(data))
+
+    def _handshake_now(self, data: bytes) -> None:
         if self._request_done:
             self._early_data += data  # an async process_request hook is running
             return
@@ -264,6 +294,8 @@ class ServerConnection(WebSocket):
             self.handler_task = self.loop.create_task(self._run_handler(handler))
 
     def _reject(self, response: bytes) -> None:
+        if self.server.gate is not None:
+            self.server.gate.failed()
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(response)
@@ -306,6 +338,7 @@ class Server:
         max_head_size: int = handshake.DEFAULT_MAX_HEAD_SIZE,
         max_headers: int = handshake.DEFAULT_MAX_HEADERS,
         trusted_proxies: Optional[Iterable[Union[str, _Address, _Network]]] = (),
+        handshake_share: Optional[float] = DEFAULT_HANDSHAKE_SHARE,
     ) -> None:
         self.handler: Optional[Callable[[WebSocket], Awaitable[Any]]] = None
         self.listener_factory: Optional[Callable[[], Listener]] = None
@@ -331,6 +364,8 @@ class Server:
         self.max_headers = max_headers
         self.trusted_proxies = _trusted_networks(trusted_proxies)
         self._connections: set[ServerConnection] = set()
+        self.handshake_share = handshake_share
+        self.gate: Optional[HandshakeGate] = None  # set with the loop (see serve)
         self._server: Optional[asyncio.AbstractServer] = None
         self._closing: Optional[asyncio.Task[None]] = None
 
@@ -365,6 +400,8 @@ class Server:
                 conn.close(code, reason)
             elif conn._state == CONNECTING and conn.transport is not None:
                 conn.transport.close()
+        if self.gate is not None:
+            self.gate.close()  # the handshakes waiting for a turn are closing
         waiters = [conn._closed_waiter for conn in self._connections]
         if waiters:
             await asyncio.wait(waiters, timeout=self.options.close_timeout)
@@ -448,7 +485,10 @@ class serve:  # noqa: N801  (used like a function: await serve(...), async with 
     ``trusted_proxies`` lists the reverse proxies (IP addresses or networks,
     e.g. ``["127.0.0.1", "10.0.0.0/8"]``; default: none) whose
     ``X-Forwarded-For`` sets ``ws.client_ip``; ``ws.remote_address`` is always
-    the socket's peer.
+    the socket's peer.  ``handshake_share``: while connections are being refused or
+    failed in numbers (a flood: 50 in a second), the opening handshakes of new
+    connections get at most this share of the loop's time (default 0.1) and wait
+    their turn, so that the open connections are still served; None: never paced.
     """
 
     def __init__(
@@ -470,9 +510,16 @@ class serve:  # noqa: N801  (used like a function: await serve(...), async with 
         backlog: int = 1024,
         compression: Union[str, deflate_module.PerMessageDeflate, None] = "deflate",
         trusted_proxies: Optional[Iterable[Union[str, _Address, _Network]]] = (),
+        handshake_share: Optional[float] = DEFAULT_HANDSHAKE_SHARE,
         **options: Any,
     ) -> None:
         _check_server_args(port, backlog, max_head_size, max_headers, subprotocols, origins)
+        if handshake_share is not None and not (
+            isinstance(handshake_share, (int, float))
+            and not isinstance(handshake_share, bool)
+            and 0.0 < handshake_share <= 1.0
+        ):
+            raise ValueError(f"handshake_share must be in (0, 1] or None, got {handshake_share!r}")
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise TypeError(f"ssl must be an ssl.SSLContext or None, not {type(ssl).__name__}")
         self._host = host
@@ -494,6 +541,7 @@ class serve:  # noqa: N801  (used like a function: await serve(...), async with 
             max_head_size=max_head_size,
             max_headers=max_headers,
             trusted_proxies=trusted_proxies,
+            handshake_share=handshake_share,
         )
         self._server: Optional[Server] = None
 
@@ -514,6 +562,8 @@ class serve:  # noqa: N801  (used like a function: await serve(...), async with 
         if server.loop is not None:
             raise RuntimeError("this serve() has already started its server")
         server.loop = loop = asyncio.get_running_loop()
+        if server.handshake_share is not None:
+            server.gate = HandshakeGate(loop, server.handshake_share)
         # The TLS handshake comes before connection_made: bound it by open_timeout too.
         tls: dict[str, Any] = (
             {"ssl": self._ssl, "ssl_handshake_timeout": server.options.open_timeout} if self._ssl else {}

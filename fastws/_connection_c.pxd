@@ -22,7 +22,7 @@ cdef class Connection:
     cdef public bint _compressor_stale
     cdef public bint _text_bytes, _flow_control
     cdef public object _max_size
-    cdef public Py_ssize_t _max_queue, _backlog_start
+    cdef public Py_ssize_t _max_queue
     cdef public Py_ssize_t _wire, _wire_limit, _inflated, _inflate_per_turn
     cdef public object _lent, _corked
     cdef object _lent_array
@@ -43,8 +43,7 @@ cdef class Connection:
 
     cdef _deliver(self, list frames, object error)
     @cython.locals(n=Py_ssize_t, i=Py_ssize_t, opcode=int, frame=Frame)
-    cdef bint _dispatch(self, list frames, Py_ssize_t start, object listener) except -1
-    cdef _hold_back(self, list frames, Py_ssize_t i)
+    cdef bint _dispatch(self, list frames, object listener) except -1
     cdef _wait_for_next_turn(self, list frames, Py_ssize_t i)
     cdef _write_frame(self, int opcode, object payload, bint fin, bint rsv1)
     cdef _send_shared(self, object frame, bint compressed)

@@ -229,7 +229,6 @@ class Connection:
         # that ended that read).
         self.messages: Any = ()
         self._backlog: Any = None
-        self._backlog_start = 0  # where in _backlog the frames held back start (no slice per turn)
         self._backlog_error: Any = None
         self._pause = 0  # PAUSE_* bits
         self._reading = True  # what the sink was last told
@@ -358,7 +357,7 @@ class Connection:
             # at its end: one syscall, not one per echo. (The awaitable API sends later, from tasks.)
             self._corked = []
         try:
-            if self._dispatch(frames, 0, listener):
+            if self._dispatch(frames, listener):
                 if error is not None:
                     self._protocol_error(error)
             elif self._backlog is not None:
@@ -367,12 +366,12 @@ class Connection:
             if self._corked is not None:
                 self._flush_corked()
 
-    def _dispatch(self, frames: list[Any], start: int, listener: Any) -> bool:
-        """Act on ``frames[start:]``; False if they were not all handled (the connection failed,
+    def _dispatch(self, frames: list[Any], listener: Any) -> bool:
+        """Act on ``frames``; False if they were not all handled (the connection failed,
         or the queue filled up and the rest is held back in ``_backlog``)."""
         n = len(frames)
         controls = 0
-        for i in range(start, n):
+        for i in range(n):
             frame = frames[i]
             opcode = frame.opcode
             if opcode <= OP_BINARY:
@@ -384,7 +383,7 @@ class Connection:
                 if listener is None and len(self.messages) >= self._max_queue:
                     # No room: keep the rest as read (compressed) until next_message() makes room,
                     # so a full queue bounds memory whatever the peer already sent.
-                    self._hold_back(frames, i)
+                    self._backlog = frames[i:]
                     self._set_pause(PAUSE_QUEUE, True)
                     return False
                 payload = frame.payload
@@ -436,13 +435,9 @@ class Connection:
     def _wait_for_next_turn(self, frames: list[Any], i: int) -> None:
         """Enough inflating for this turn: ``frames[i:]`` wait (still compressed, or the first
         one partly inflated) for the loop's next turn, so other connections are served in between."""
-        self._hold_back(frames, i)
+        self._backlog = frames[i:]
         self._set_pause(PAUSE_TURN, True)
         self._schedule("turn", 0)
-
-    def _hold_back(self, frames: list[Any], i: int) -> None:
-        self._backlog = frames
-        self._backlog_start = i
 
     def _inflate(self, opcode: int, payload: bytes) -> Any:
         """A compressed message (RSV1): decompress within max_size and what is left of this
@@ -501,7 +496,7 @@ class Connection:
         backlog = self._backlog
         if backlog is not None:
             self._backlog = None
-            if not self._dispatch(backlog, self._backlog_start, self.listener):
+            if not self._dispatch(backlog, self.listener):
                 return  # full again (or failed)
             error = self._backlog_error
             if error is not None:

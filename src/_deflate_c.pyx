@@ -270,24 +270,16 @@ cdef int _out_resize(_Output *out, size_t cap) except -1:
     return 0
 
 
-cdef int _out_reserve(_Output *out, size_t want, size_t limit) except -1:
+cdef int _out_reserve(_Output *out, size_t want) except -1:
     """Before a pause: the output moves out of the scratch buffer (shared by every stream)
     into a bytes object of at least ``want`` bytes, so that the turns to come need not copy
     what is inflated already (copying up to ``max_size`` within one turn would defeat the
-    budget).  Only the pages written are touched; the end shrinks it in place.
-
-    A reservation that falls short again at least doubles (within ``limit``): the first
-    turns under-predict a message whose input starts with its code tables, and resizing
-    to each new prediction copied the whole output turn after turn."""
+    budget).  Only the pages written are touched; the end shrinks it in place."""
     cdef size_t cap = want
     if cap <= out.cap:
         if out.obj != NULL or out.data == NULL:
             return 0
         cap = out.first if out.first > out.cap else out.cap  # out of the scratch buffer
-    elif out.obj != NULL and cap < 2 * out.cap:
-        cap = 2 * out.cap if 2 * out.cap < limit else limit
-        if cap < want:
-            cap = want
     return _out_resize(out, cap)
 
 
@@ -622,7 +614,7 @@ cdef class Decompressor:
             raise
         self.produced = <Py_ssize_t>(self._out.used - before)
         if state == INFLATE_PAUSED:
-            _out_reserve(&self._out, self._expected_size(), self._limit)
+            _out_reserve(&self._out, self._expected_size())
             return None
         # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
         # follows it is ignored and the next message starts a new stream.

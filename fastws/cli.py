@@ -9,7 +9,22 @@ import signal
 import sys
 from typing import Optional, Sequence
 
+from .admission import DEFAULT_SHARE as DEFAULT_HANDSHAKE_SHARE
+
 ECHO_MAX_SIZE = 64 * 1024 * 1024  # conformance suites send 16 MiB messages
+
+
+def handshake_share(text: str) -> Optional[float]:
+    """``--handshake-share``: a share of the loop in (0, 1], or "off" (never paced)."""
+    if text == "off":
+        return None
+    try:
+        share = float(text)
+    except ValueError:
+        share = 0.0
+    if not 0.0 < share <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1] or 'off', not {text!r}")
+    return share
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--no-compression", action="store_true", help="decline permessage-deflate offers"
+    )
+    serve.add_argument(
+        "--handshake-share",
+        type=handshake_share,
+        default=DEFAULT_HANDSHAKE_SHARE,
+        metavar="SHARE",
+        help="while connections fail in numbers, new handshakes get at most this share of the loop"
+        " (default 0.1; 'off': never paced)",
     )
     serve.add_argument(
         "--trusted-proxy",
@@ -92,6 +115,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
         compression=not args.no_compression,
         trusted_proxies=args.trusted_proxy,
         close_timeout=args.close_timeout,
+        handshake_share=args.handshake_share,
     )
     return workers_main(config, args.workers, args.worker_index)
 
@@ -111,6 +135,7 @@ async def _serve_echo(args: argparse.Namespace) -> int:
             max_size=args.max_size,
             compression=None if args.no_compression else "deflate",
             trusted_proxies=args.trusted_proxy,
+            handshake_share=args.handshake_share,
         )
     except ValueError as exc:  # a bad --trusted-proxy
         print(f"fastws: {exc}", file=sys.stderr)

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
+from .admission import DEFAULT_SHARE as DEFAULT_HANDSHAKE_SHARE
+
 logger = logging.getLogger("fastws.workers")
 
 # A worker that dies sooner than this after its start is crash-looping: restart it after a backoff.
@@ -63,6 +65,7 @@ class WorkerConfig:
     compression: bool = True
     trusted_proxies: Sequence[str] = ()
     close_timeout: float = 5.0
+    handshake_share: Optional[float] = DEFAULT_HANDSHAKE_SHARE  # None: never paced
 
     def worker_argv(self, port: int, index: int) -> list[str]:
         argv = [
@@ -78,6 +81,7 @@ class WorkerConfig:
             argv.append("--no-compression")
         for proxy in self.trusted_proxies:
             argv += ["--trusted-proxy", proxy]
+        argv += ["--handshake-share", "off" if self.handshake_share is None else repr(self.handshake_share)]
         return argv
 
 
@@ -156,6 +160,8 @@ async def serve_worker(config: WorkerConfig, app: WorkerApp, index: int, supervi
         options["compression"] = None
     if config.trusted_proxies:
         options["trusted_proxies"] = list(config.trusted_proxies)
+    if config.handshake_share != DEFAULT_HANDSHAKE_SHARE:  # given on the command line: it wins
+        options["handshake_share"] = config.handshake_share
     if app.on_startup is not None:
         await app.on_startup()
     server = await serve(app.handler, config.host, config.port, reuse_port=True, **options)

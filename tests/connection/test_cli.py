@@ -13,8 +13,10 @@ from typing import Any, Optional
 
 import pytest
 
-from fastws import connect
+from fastws import cli, connect
+from fastws.admission import DEFAULT_SHARE as DEFAULT_HANDSHAKE_SHARE
 from fastws.exceptions import ConnectionClosed, ConnectionClosedOK
+from fastws.workers import WorkerConfig
 
 LISTENING = re.compile(
     r"^fastws echo server listening on ws://127\.0\.0\.1:(\d+) "
@@ -269,3 +271,24 @@ def test_bad_trusted_proxy_is_a_usage_error() -> None:
     )
     assert proc.returncode == 2
     assert "'10.0.0.1/8' has host bits set; did you mean '10.0.0.0/8'?" in proc.stderr
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("value", ["0", "1.5", "x"])
+def test_bad_handshake_share_is_a_usage_error(value: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastws", "serve", "--echo", "--port", "0", "--handshake-share", value],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert proc.returncode == 2
+    assert f"--handshake-share: must be a number in (0, 1] or 'off', not {value!r}" in proc.stderr
+
+
+@pytest.mark.parametrize("share", [None, 0.25, DEFAULT_HANDSHAKE_SHARE])
+def test_handshake_share_reaches_the_workers(share: Optional[float]) -> None:
+    """The supervisor passes --handshake-share on to each worker's command line."""
+    argv = WorkerConfig(target="fastws.echo:EchoListener", handshake_share=share).worker_argv(9001, 0)
+    assert argv[3] == "serve"
+    assert cli._parser().parse_args(argv[3:]).handshake_share == share

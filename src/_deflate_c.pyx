@@ -26,8 +26,9 @@ a bomb costs at most about ``max_size`` and an accepted message is held once
 A message can also be inflated a budget at a time (``start``, then ``inflate(budget)``
 once per turn of the connection's loop): zlib keeps its place in the input, and
 before each pause the output leaves the shared buffer for a bytes object sized to
-what the input predicts (the output so far, scaled by the input left, plus a
-quarter, within the limit and 16 MiB), so that later slices do not copy it again.
+what the input predicts (the output so far, plus the input left at the last
+slice's rate) plus a quarter, within the limit and 16 MiB, so that later slices
+do not copy it again; it is resized again only when a prediction outgrows it.
 
 Compression backend, chosen at build time (``src/deflate_backend.h``): when
 setup.py finds ISA-L (libisal), the compressor runs on its igzip deflate
@@ -270,16 +271,27 @@ cdef int _out_resize(_Output *out, size_t cap) except -1:
     return 0
 
 
-cdef int _out_reserve(_Output *out, size_t want) except -1:
+cdef int _out_reserve(_Output *out, size_t need, size_t limit) except -1:
     """Before a pause: the output moves out of the scratch buffer (shared by every stream)
-    into a bytes object of at least ``want`` bytes, so that the turns to come need not copy
+    into a bytes object, and has room for ``need`` bytes (the predicted size) plus a
+    quarter, within ``limit`` and OUT_RESERVE_MAX, so that the turns to come need not copy
     what is inflated already (copying up to ``max_size`` within one turn would defeat the
-    budget).  Only the pages written are touched; the end shrinks it in place."""
-    cdef size_t cap = want
-    if cap <= out.cap:
+    budget).  An object that already holds ``need`` is left alone: resizing it to each
+    new prediction's margin copied a message several times.  Only the pages written are
+    touched; the end shrinks it in place."""
+    cdef size_t cap
+    if need <= out.cap:
         if out.obj != NULL or out.data == NULL:
             return 0
         cap = out.first if out.first > out.cap else out.cap  # out of the scratch buffer
+    else:
+        cap = need + (need >> 2)
+        if cap > OUT_RESERVE_MAX:
+            cap = OUT_RESERVE_MAX
+        if cap > limit:
+            cap = limit
+        if cap <= out.cap:
+            return 0
     return _out_resize(out, cap)
 
 
@@ -533,6 +545,7 @@ cdef class Decompressor:
     cdef size_t _limit
     cdef object _max_size
     cdef _Output _out
+    cdef size_t _consumed_before  # input consumed when this inflate() call began
 
     def __init__(self, int window_bits=15, bint no_context_takeover=False):
         _check_window_bits(window_bits)
@@ -604,6 +617,7 @@ cdef class Decompressor:
         if budget < 0:
             raise ValueError("budget must be >= 0")
         before = self._out.used
+        self._consumed_before = self._consumed()
         try:
             state = self._inflate(<size_t>budget)
             if state == INFLATE_TOO_BIG or self._out.used >= self._limit:
@@ -614,7 +628,7 @@ cdef class Decompressor:
             raise
         self.produced = <Py_ssize_t>(self._out.used - before)
         if state == INFLATE_PAUSED:
-            _out_reserve(&self._out, self._expected_size())
+            _out_reserve(&self._out, self._expected_size(before), self._limit)
             return None
         # The sender ended the stream with a BFINAL block (RFC 7692 §7.2.3.3): whatever
         # follows it is ignored and the next message starts a new stream.
@@ -661,15 +675,27 @@ cdef class Decompressor:
                 self._remaining = 4
                 self._final = True
 
-    cdef size_t _expected_size(self) noexcept:
-        """The message's size as its input predicts it: the output so far, scaled by the
-        input left, plus a quarter; within the limit and OUT_RESERVE_MAX."""
-        cdef size_t n = <size_t>self._view.len, used = self._out.used, consumed, want = used
+    cdef size_t _consumed(self) noexcept:
+        """Input bytes zlib has taken of the message (all of it once on the tail)."""
+        cdef size_t n = <size_t>self._view.len
+        return n if self._final else n - self._remaining - self._strm.avail_in
+
+    cdef size_t _expected_size(self, size_t before) noexcept:
+        """The message's size as its input predicts it: the output so far, plus the input
+        left at this call's rate (output bytes per input byte), within the limit.  This
+        call's rate, not the average since the start: a message's code tables come first,
+        so the average under-predicted a highly compressed message turn after turn, and
+        each larger prediction copied its output."""
+        cdef size_t n = <size_t>self._view.len, used = self._out.used, want = used
+        cdef size_t consumed = self._consumed()
+        cdef size_t taken = consumed - self._consumed_before
         cdef double predicted
-        consumed = n if self._final else n - self._remaining - self._strm.avail_in
         if 0 < consumed < n:
-            predicted = <double>used * (<double>n / <double>consumed) * 1.25
-            want = OUT_RESERVE_MAX if predicted > OUT_RESERVE_MAX else <size_t>predicted
+            if taken > 0 and used > before:
+                predicted = <double>used + <double>(n - consumed) * (<double>(used - before) / <double>taken)
+            else:  # zlib took no input this call (its bit buffer held enough): the average
+                predicted = <double>used * (<double>n / <double>consumed)
+            want = self._limit if predicted >= <double>self._limit else <size_t>predicted
         return want if want < self._limit else self._limit
 
     cdef void _drop_message(self) noexcept:

@@ -32,6 +32,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional
 
+from fastws.cli import handshake_share
+
 HOST = "127.0.0.1"
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 READY_TIMEOUT = 20.0
@@ -78,6 +80,7 @@ async def _serve(args: argparse.Namespace) -> None:
         max_size=args.max_size,
         open_timeout=args.open_timeout,
         compression=None if args.no_compression else "deflate",
+        handshake_share=args.handshake_share,
     )
     print(f"PORT {server.port}", flush=True)
     done = loop.create_future()
@@ -132,6 +135,7 @@ class ServerProcess:
     cpu: Optional[int] = None
     nofile: int = 0
     open_timeout: float = 10.0
+    handshake_share: str = "0.1"  # as on the command line ("off": never paced)
     pure: bool = False
     proc: Any = None
     port: int = 0
@@ -140,7 +144,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         cmd = [sys.executable, "-m", "bench.load", "server", "--max-size", str(self.max_size),
                "--api", self.api, "--loop", self.loop, "--open-timeout", str(self.open_timeout),
-               "--nofile", str(self.nofile)]  # fmt: skip
+               "--nofile", str(self.nofile), "--handshake-share", self.handshake_share]  # fmt: skip
         if self.cpu is not None:
             cmd = ["taskset", "-c", str(self.cpu), *cmd]
         env = {**os.environ, **self.extra_env, "FASTWS_PURE": "1" if self.pure else "0"}
@@ -493,7 +497,8 @@ DEFAULT_ATTACK = {
 
 
 def hostile(seconds: float, counts: dict[str, int], max_size: int = 1 << 20, cpu: Optional[int] = None,
-            attacker_cpu: Optional[int] = None, probe_seconds: Optional[float] = None) -> dict[str, Any]:  # fmt: skip
+            attacker_cpu: Optional[int] = None, probe_seconds: Optional[float] = None,
+            handshake_share: str = "0.1") -> dict[str, Any]:  # fmt: skip
     """The good client's round trip alone, then under ``counts`` attackers; the server's RSS peak."""
     import threading
 
@@ -501,7 +506,8 @@ def hostile(seconds: float, counts: dict[str, int], max_size: int = 1 << 20, cpu
     cpu = cpu if cpu in cores else None
     attacker_cpu = attacker_cpu if attacker_cpu in cores else None
     _raise_nofile(sum(counts.values()) * 2 + 1024)
-    with ServerProcess(max_size=max_size, cpu=cpu, nofile=sum(counts.values()) * 2 + 1024) as server:
+    nofile = sum(counts.values()) * 2 + 1024
+    with ServerProcess(max_size=max_size, cpu=cpu, nofile=nofile, handshake_share=handshake_share) as server:
         probe_s = probe_seconds if probe_seconds is not None else min(seconds, 5.0)
         unloaded = run_probe(server.port, probe_s, cpu)
         before = server.stats()
@@ -818,6 +824,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     s.add_argument("--open-timeout", type=float, default=10.0)
     s.add_argument("--no-compression", action="store_true")
     s.add_argument("--nofile", type=int, default=0)
+    s.add_argument("--handshake-share", type=handshake_share, default=0.1, metavar="SHARE")
     p = sub.add_parser("probe", help="the good client (used by hostile)")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--seconds", type=float, default=5.0)
@@ -828,6 +835,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     h.add_argument("--max-size", type=int, default=1 << 20)
     h.add_argument("--cpu", type=int, default=0, help="the server and good client's core (-1: any)")
     h.add_argument("--attacker-cpu", type=int, default=None, help="the attackers' core (default: the same)")
+    h.add_argument("--handshake-share", default="0.1", metavar="SHARE", help="the server's (or 'off')")
     a = sub.add_parser("active", help="connections echoing small messages, every echo checked")
     a.add_argument("--connections", type=int, default=1000)
     a.add_argument("--seconds", type=float, default=60.0)
@@ -878,7 +886,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             counts[name] = int(n)
         cpu = None if args.cpu < 0 else args.cpu
         attacker_cpu = args.attacker_cpu if args.attacker_cpu is not None else cpu
-        print(json.dumps(hostile(args.seconds, counts, args.max_size, cpu, attacker_cpu), indent=1))
+        handshake_share(args.handshake_share)  # checked here, not in the server process
+        print(json.dumps(hostile(args.seconds, counts, args.max_size, cpu, attacker_cpu,
+                                 handshake_share=args.handshake_share), indent=1))  # fmt: skip
         return 0
     return 2
 

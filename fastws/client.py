@@ -13,7 +13,20 @@ import logging
 import random
 import socket
 import ssl as ssl_module
-from typing import Any, AsyncIterator, Callable, Generator, Iterable, Mapping, Optional, Sequence, Union
+import sys
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+)
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from . import deflate as deflate_module
@@ -23,6 +36,20 @@ from .exceptions import HandshakeRedirect, InvalidHandshake, InvalidState, Inval
 from .listener import Listener, listener_factory, make_listener
 from .options import Options, check_int, check_seconds, check_strings
 from .protocol import WebSocket
+
+T = TypeVar("T")
+
+if sys.version_info >= (3, 11):
+
+    async def _within(aw: Awaitable[T], seconds: Optional[float]) -> T:
+        """``await aw`` within ``seconds`` (TimeoutError past them).  Not ``wait_for``: before
+        3.12 it returns the result when the awaitable finishes as the task is cancelled, and
+        the cancellation is lost (a reconnecting ``async for`` cancelled then retried forever)."""
+        async with asyncio.timeout(seconds):
+            return await aw
+
+else:  # no asyncio.timeout: wait_for and its race
+    _within = asyncio.wait_for
 
 logger = logging.getLogger("fastws.client")
 
@@ -95,6 +122,7 @@ class ClientConnection(WebSocket):
             except InvalidHandshake as rejected:
                 error = rejected
             self.handshake_done.set_exception(error)
+            self.handshake_done.exception()  # mark retrieved: the attempt may have been cancelled
         super().connection_lost(exc)
 
     def close(self, code: int = 1000, reason: str = "") -> Any:
@@ -239,7 +267,7 @@ class connect:  # noqa: N801  (used like a function: await connect(...))
         headers = self.extra_headers
         for _ in range(self.max_redirects + 1):
             try:
-                return await asyncio.wait_for(self._attempt(uri, headers), self.options.open_timeout)
+                return await _within(self._attempt(uri, headers), self.options.open_timeout)
             except HandshakeRedirect as exc:
                 if self._sock_used:
                     raise InvalidHandshake(

@@ -5,7 +5,8 @@ connection's work (accept, parse, answer, close) and the attacker one ``connect`
 a few such clients on another core keep the server's core busy, and the open
 connections' messages wait behind that work.  While connections are failing
 (``ARM_FAILURES`` in a second), the handshakes of new connections may take at
-most ``share`` of the loop's time; the rest wait in turn (FIFO, reading paused).
+most ``share`` of the loop's time, one per turn of the loop; the rest wait in turn
+(FIFO; their reading goes on, so that a client that leaves is seen at once).
 Without failures nothing is paced, so a legitimate reconnect storm is not slowed.
 """
 
@@ -41,7 +42,7 @@ class HandshakeGate:
         return self._armed_until > 0.0 and self.loop.time() < self._armed_until
 
     def failed(self) -> None:
-        """A connection was refused, or failed soon after it opened."""
+        """A connection was refused, or failed by us (a protocol error, a limit)."""
         now = self.loop.time()
         if now - self._window_start > ARM_WINDOW:
             self._window_start, self._failures = now, 0

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Generator, Iterable, Optional, Sequence, Union
 
 from . import deflate as deflate_module
+from . import handshake
 from .admission import DEFAULT_SHARE as DEFAULT_HANDSHAKE_SHARE
 from .admission import HandshakeGate
-from . import handshake
 from .constants import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
 from .exceptions import ConnectionClosed, InvalidHandshake
 from .handshake import Request

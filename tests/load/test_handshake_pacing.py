@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -37,6 +37,14 @@ async def refused(port: int) -> bytes:
 async def flood(port: int, n: int = admission.ARM_FAILURES) -> None:
     for _ in range(n):
         assert await refused(port) == b"HTTP/1.1 400"
+
+
+async def until(condition: Callable[[], object], seconds: float = 1.0) -> None:
+    """Poll ``condition`` every 5 ms until it holds or ``seconds`` pass (the caller asserts)."""
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
 
 
 async def echo_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes) -> None:
@@ -78,10 +86,7 @@ def test_a_flood_of_refusals_paces_new_handshakes_in_turn(run) -> None:
             assert gate.armed
             gate.tokens = 0.0  # the flood's burst is spent: from here each handshake pays its time
             opening = [asyncio.ensure_future(load.ws_open(server.port)) for _ in range(4)]
-            for _ in range(200):  # until some wait for their turn
-                if gate.waiting:
-                    break
-                await asyncio.sleep(0.001)
+            await until(lambda: gate.waiting)  # some wait for their turn
             assert gate.waiting, "no handshake was paced"
             await echo_once(reader, writer, b"still served")
             clients = await asyncio.wait_for(asyncio.gather(*opening), 20)
@@ -124,10 +129,7 @@ def test_connections_failed_by_the_server_arm_the_pacing(run) -> None:
                 assert await load.expect_close(reader) == 1009
                 writer.close()
                 await writer.wait_closed()
-            for _ in range(100):  # the last connection_lost may come a moment later
-                if gate.armed:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: gate.armed)  # the last connection_lost may come a moment later
             assert gate.armed
 
     run(main())
@@ -167,25 +169,16 @@ def test_clients_leaving_while_waiting_and_shutdown_leave_nothing(run) -> None:
             reader, writer = await asyncio.open_connection(HOST, server.port)
             writer.write(request)
             leaving.append(writer)
-        for _ in range(200):
-            if len(gate.waiting) == 3:
-                break
-            await asyncio.sleep(0.005)
+        await until(lambda: len(gate.waiting) == 3)
         assert len(gate.waiting) == 3
         for writer in leaving:
             writer.transport.abort()  # type: ignore[attr-defined]
-        for _ in range(200):
-            if not server.connections:
-                break
-            await asyncio.sleep(0.005)
+        await until(lambda: not server.connections)
         assert not server.connections
         staying = [await asyncio.open_connection(HOST, server.port) for _ in range(2)]
         for _, writer in staying:
             writer.write(request)
-        for _ in range(200):
-            if len(gate.waiting) == 5:
-                break
-            await asyncio.sleep(0.005)
+        await until(lambda: len(gate.waiting) == 5)
         server.close()
         await asyncio.wait_for(server.wait_closed(), 10)
         assert not server.connections and not gate.waiting and gate._timer is None
@@ -224,10 +217,7 @@ def test_a_paced_client_sending_past_max_head_size_is_refused_at_once(run) -> No
             gate.tokens = -0.05  # nobody's turn comes within this test
             reader, writer = await asyncio.open_connection(HOST, server.port)
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            for _ in range(200):
-                if gate.waiting:
-                    break
-                await asyncio.sleep(0.005)
+            await until(lambda: gate.waiting)
             assert gate.waiting
             writer.write(b"X-Big: " + b"a" * 8192 + b"\r\n")
             assert (await asyncio.wait_for(reader.read(12), 5)) == b"HTTP/1.1 431"
